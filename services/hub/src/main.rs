@@ -1,0 +1,41 @@
+//! The `vawg-hub` command: serve the hub, run the demo, and the operator's tools.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use vawg_server::{app::Application, config::Settings, demo, telemetry};
+
+/// vawg-hub: a gRPC data-sharing hub for violence-against-women-and-girls data.
+#[derive(Parser)]
+#[command(name = "vawg-hub", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the hub.
+    Serve {
+        /// Configuration file (TOML); environment variables `VAWG_*` override it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Run the end-to-end demo on the embedded SQLite default.
+    Demo(demo::DemoArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config } => {
+            telemetry::init_json_logs();
+            let settings = Settings::load(config.as_deref()).context("loading configuration")?;
+            let app = Application::build(settings).await?;
+            app.run_until_stopped(telemetry::shutdown_signal()).await
+        }
+        Command::Demo(args) => demo::run(args).await,
+    }
+}

@@ -1,0 +1,1 @@
+//! vawg-metrics
