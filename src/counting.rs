@@ -495,7 +495,8 @@ mod tests {
             let all: Vec<&Offence> = offences.iter().collect();
             let groups = by_relationship(&all);
             let principal = by_relationship(&counted(&offences, CountingRule::PrincipalCrime));
-            let plus = by_relationship(&counted(&offences, CountingRule::PrincipalPlusCourseOfConduct));
+            let plus =
+                by_relationship(&counted(&offences, CountingRule::PrincipalPlusCourseOfConduct));
             for (key, members) in &groups {
                 let extra = plus[key].len() - principal[key].len();
                 prop_assert!(extra <= 1);
@@ -504,7 +505,8 @@ mod tests {
                 let has_coc = members.iter().any(|o| o.course_of_conduct);
                 let expected = usize::from(has_coc && !principal[key][0].course_of_conduct);
                 prop_assert_eq!(extra, expected);
-                prop_assert!(plus[key].iter().all(|o| o.id == principal[key][0].id || o.course_of_conduct));
+                let principal_id = &principal[key][0].id;
+                prop_assert!(plus[key].iter().all(|o| &o.id == principal_id || o.course_of_conduct));
             }
         }
 
@@ -528,7 +530,8 @@ mod tests {
             prop_assert!(!VictimScope::WomenAndGirls.includes(sex, age) || all);
             prop_assert!(!VictimScope::Aged16Plus.includes(sex, age) || all);
             prop_assert_eq!(VictimScope::WomenAndGirls.includes(sex, age), sex == Sex::Female);
-            prop_assert_eq!(VictimScope::Aged16Plus.includes(sex, age), age.is_some_and(|a| a >= 16));
+            let adult = age.is_some_and(|a| a >= 16);
+            prop_assert_eq!(VictimScope::Aged16Plus.includes(sex, age), adult);
         }
     }
 }

@@ -24,7 +24,8 @@ pub const DEFAULT_DEFINITION_FILE: &str = "deploy/definitions/vawg-v1.toml";
 
 /// The agency kinds a scheme may name in `agency_kinds`: the `AgencyKind` names of the contracts
 /// without their `AGENCY_KIND_` prefix. A closed list, so a typo in a definition file is an error
-/// rather than a scheme nobody can use.
+/// rather than a scheme nobody can use. `CENTRAL_ANALYST` and `IMMIGRATION_ENFORCEMENT` are
+/// deliberately absent: neither submits records, so no scheme may be granted to them.
 pub const AGENCY_KINDS: [&str; 10] = [
     "POLICE",
     "CPS",
