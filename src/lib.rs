@@ -10,6 +10,7 @@
 
 pub mod counting;
 pub mod definition;
+pub mod disclosure;
 pub mod identity;
 pub mod pb;
 pub mod policy;

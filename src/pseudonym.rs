@@ -282,14 +282,15 @@ fn person_linking_key(
         family.is_empty(),
         given.is_empty(),
         ids.date_of_birth.as_ref(),
-    ) {
-        if dob.year > 0 && (1..=12).contains(&dob.month) && (1..=31).contains(&dob.day) {
-            let value = format!(
-                "{family}|{given}|{:04}-{:02}-{:02}",
-                dob.year, dob.month, dob.day
-            );
-            return Some((IdentifierKind::PersonNameDob, value));
-        }
+    ) && dob.year > 0
+        && (1..=12).contains(&dob.month)
+        && (1..=31).contains(&dob.day)
+    {
+        let value = format!(
+            "{family}|{given}|{:04}-{:02}-{:02}",
+            dob.year, dob.month, dob.day
+        );
+        return Some((IdentifierKind::PersonNameDob, value));
     }
     if let Some(nhs) = normalise_nhs_number(&ids.nhs_number) {
         return Some((IdentifierKind::PersonNhsNumber, nhs));
@@ -312,7 +313,7 @@ mod tests {
     fn ring(ids: &[&str]) -> Keyring {
         Keyring::new(
             ids.iter()
-                .map(|id| PseudonymKey::new(*id, vec![id.len() as u8; 32]).unwrap())
+                .map(|id| PseudonymKey::new(*id, id.bytes().cycle().take(32).collect()).unwrap())
                 .collect(),
         )
         .unwrap()
