@@ -8,6 +8,7 @@
 //! - [`pseudonym`]: keyed pseudonymisation of personal identifiers;
 //! - [`identity`]: the authenticated caller, as the auth layer hands it to services.
 
+pub mod aggregate;
 pub mod counting;
 pub mod definition;
 pub mod disclosure;

@@ -3,3 +3,4 @@
 
 mod definitions;
 mod health;
+mod telemetry;

@@ -9,8 +9,13 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 use vawg_hub::{
     definition::{Definition, DefinitionSet},
-    pb::{self, definition_service_server::DefinitionServiceServer},
+    pb::{
+        self, definition_service_server::DefinitionServiceServer,
+        ingest_service_server::IngestServiceServer,
+    },
 };
+use vawg_ingest::{IngestApi, IngestLimits};
+use vawg_store::Store;
 
 use crate::{config::Settings, definitions::DefinitionApi};
 
@@ -20,12 +25,28 @@ pub struct Application {
     local_addr: SocketAddr,
     definitions: Arc<DefinitionSet>,
     settings: Settings,
+    store: Store,
+    ingest: IngestApi,
 }
 
 impl Application {
     /// Loads definitions and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let definitions = Arc::new(load_definitions(settings.definitions_dir.as_deref())?);
+        let store = Store::connect(&settings.database_url)
+            .await
+            .context("connecting to the database")?;
+        store.migrate().await.context("migrating the database")?;
+        let keyring = Arc::new(crate::keys::load_keyring(&settings)?);
+        let ingest = IngestApi::new(
+            store.clone(),
+            definitions.clone(),
+            keyring,
+            IngestLimits {
+                max_batch_records: settings.limits.max_batch_records,
+                max_stream_records: settings.limits.max_stream_records,
+            },
+        );
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
@@ -35,7 +56,14 @@ impl Application {
             local_addr,
             definitions,
             settings,
+            store,
+            ingest,
         })
+    }
+
+    /// The store the hub writes to (tests inspect it directly).
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The address the hub listens on (with the real port when 0 was asked for).
@@ -53,6 +81,7 @@ impl Application {
         health
             .set_serving::<DefinitionServiceServer<DefinitionApi>>()
             .await;
+        health.set_serving::<IngestServiceServer<IngestApi>>().await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -60,16 +89,21 @@ impl Application {
         let definitions =
             DefinitionServiceServer::new(DefinitionApi::new(self.definitions.clone()))
                 .max_decoding_message_size(max);
+        let ingest = IngestServiceServer::new(self.ingest.clone()).max_decoding_message_size(max);
         tracing::info!(addr = %self.local_addr, "vawg-hub serving");
         Server::builder()
             .accept_http1(true)
             .layer(tonic_web::GrpcWebLayer::new())
+            // Inside gRPC-Web so it sees plain gRPC: a span and metrics per RPC.
+            .layer(crate::telemetry::RpcLayer::new())
             .add_service(health_service)
             .add_service(reflection)
             .add_service(definitions)
+            .add_service(ingest)
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
             .await
             .context("serving gRPC")?;
+        self.store.close().await;
         tracing::info!("vawg-hub stopped");
         Ok(())
     }

@@ -22,6 +22,80 @@ pub struct Settings {
     pub definitions_dir: Option<PathBuf>,
     /// Request and batch limits.
     pub limits: Limits,
+    /// Logs, and OpenTelemetry export of traces and metrics.
+    pub telemetry: Telemetry,
+    /// Keys for pseudonymising personal and case identifiers (see [`crate::keys`]).
+    pub pseudonym: PseudonymSettings,
+}
+
+/// Where the pseudonymisation keys come from. Secrets are base64 text (at least 32 bytes once
+/// decoded), given inline (`VAWG_PSEUDONYM__SECRET`) or in a file (`secret_file`); they are
+/// wrapped so they never print and are never serialised. See [`crate::keys`] for rotation.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PseudonymSettings {
+    /// Id of the primary key (stored beside every pseudonym). Default `dev` for a generated
+    /// development key.
+    pub key_id: Option<String>,
+    /// The primary key's secret, base64. Prefer `secret_file` outside development.
+    #[serde(skip_serializing)]
+    pub secret: Option<secrecy::SecretString>,
+    /// File holding the primary key's secret, base64.
+    pub secret_file: Option<PathBuf>,
+    /// Without a secret: generate a development key into this file on first start (and reuse
+    /// it after). Defaults, for a SQLite database, to `pseudonym-dev.key` beside the database
+    /// file; with PostgreSQL a key must be configured.
+    pub dev_key_file: Option<PathBuf>,
+    /// Previous keys, newest first, kept after a rotation so that records pseudonymised under
+    /// them can still be found.
+    pub previous: Vec<PreviousKey>,
+}
+
+/// A previous pseudonymisation key, kept after a rotation.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PreviousKey {
+    /// Its id.
+    pub key_id: String,
+    /// Its secret, base64.
+    #[serde(skip_serializing)]
+    pub secret: Option<secrecy::SecretString>,
+    /// File holding its secret, base64.
+    pub secret_file: Option<PathBuf>,
+}
+
+/// Logs, traces and metrics. Export over OTLP/gRPC happens only when `otlp_endpoint` is set;
+/// without it the hub writes JSON logs and nothing else.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Telemetry {
+    /// OTLP/gRPC collector endpoint, e.g. `http://otel-collector:4317`. The standard
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` environment variable, when set and not empty, overrides it.
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` resource attribute (`OTEL_SERVICE_NAME` overrides).
+    pub service_name: String,
+    /// Log filter in `tracing` directive syntax, e.g. `info,vawg_ingest=debug` (`RUST_LOG`
+    /// overrides).
+    pub log_filter: String,
+    /// How often metrics are exported, in milliseconds.
+    pub metrics_interval_ms: u64,
+    /// Longest a finished span waits in a batch before export, in milliseconds.
+    pub traces_batch_delay_ms: u64,
+    /// Timeout of one export call, in milliseconds.
+    pub export_timeout_ms: u64,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: "vawg-hub".to_string(),
+            log_filter: "info".to_string(),
+            metrics_interval_ms: 15_000,
+            traces_batch_delay_ms: 2_000,
+            export_timeout_ms: 10_000,
+        }
+    }
 }
 
 /// Limits that protect the hub from oversized or endless requests.
@@ -53,19 +127,29 @@ impl Default for Settings {
             database_url: "sqlite://vawg-hub.db".to_string(),
             definitions_dir: None,
             limits: Limits::default(),
+            telemetry: Telemetry::default(),
+            pseudonym: PseudonymSettings::default(),
         }
     }
 }
 
 impl Settings {
-    /// Defaults, then the file (if given), then `VAWG_*` environment variables.
+    /// Defaults, then the file (if given), then `VAWG_*` environment variables, then the
+    /// standard `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME` and `RUST_LOG`.
     pub fn load(file: Option<&std::path::Path>) -> Result<Settings, Box<figment::Error>> {
         let mut fig = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(file) = file {
             fig = fig.merge(Toml::file_exact(file));
         }
-        fig.merge(Env::prefixed("VAWG_").split("__"))
-            .extract()
-            .map_err(Box::new)
+        fig = fig.merge(Env::prefixed("VAWG_").split("__"));
+        // The OpenTelemetry and `tracing` conventions, so the hub fits operators' tooling.
+        for (var, key) in [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "telemetry.otlp_endpoint"),
+            ("OTEL_SERVICE_NAME", "telemetry.service_name"),
+            ("RUST_LOG", "telemetry.log_filter"),
+        ] {
+            fig = fig.merge(Env::raw().only(&[var]).map(move |_| key.into()));
+        }
+        fig.extract().map_err(Box::new)
     }
 }

@@ -6,4 +6,5 @@ pub mod app;
 pub mod config;
 pub mod definitions;
 pub mod demo;
+pub mod keys;
 pub mod telemetry;

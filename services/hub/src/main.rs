@@ -31,10 +31,15 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => {
-            telemetry::init_json_logs();
             let settings = Settings::load(config.as_deref()).context("loading configuration")?;
+            let telemetry = telemetry::init(&settings.telemetry)?;
             let app = Application::build(settings).await?;
-            app.run_until_stopped(telemetry::shutdown_signal()).await
+            let served = app.run_until_stopped(telemetry::shutdown_signal()).await;
+            // Flush the last spans and metrics whether or not serving ended cleanly.
+            if let Err(e) = telemetry.shutdown().await {
+                eprintln!("telemetry shutdown: {e:#}");
+            }
+            served
         }
         Command::Demo(args) => demo::run(args).await,
     }

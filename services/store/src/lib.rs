@@ -13,7 +13,44 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
+pub mod agencies;
+pub mod aggregates;
+pub mod audit;
+pub mod records;
 pub mod testing;
+
+/// A connection (usually inside a transaction) on either backend, for store functions that
+/// must run inside a caller's transaction.
+pub enum Conn<'a> {
+    /// SQLite.
+    Sqlite(&'a mut sqlx::SqliteConnection),
+    /// PostgreSQL.
+    Postgres(&'a mut sqlx::PgConnection),
+}
+
+/// Runs the same code on whichever backend `$conn` (a `&mut Conn`) is; the body is compiled
+/// once per backend, with `$c` bound to `&mut &mut XConnection`.
+#[macro_export]
+macro_rules! with_conn {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::Conn::Sqlite($c) => $body,
+            $crate::Conn::Postgres($c) => $body,
+        }
+    };
+}
+
+/// Runs the same code on whichever backend `$pool` (a `&Pool`) is; the body is compiled once
+/// per backend, with `$p` bound to the backend's pool.
+#[macro_export]
+macro_rules! dispatch_pool {
+    ($pool:expr, |$p:ident| $body:expr) => {
+        match $pool {
+            $crate::Pool::Sqlite($p) => $body,
+            $crate::Pool::Postgres($p) => $body,
+        }
+    };
+}
 
 /// Which database engine a store runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
