@@ -223,15 +223,26 @@ async fn spans_and_metrics_reach_an_otlp_receiver() {
             && counter_total(&metrics, "vawg.firewall.denials", &[]) >= 1;
         if arrived {
             let list_span = list_span.unwrap();
-            assert_eq!(hex(&list_span.trace_id), TRACE_ID, "joins the caller's trace");
+            assert_eq!(
+                hex(&list_span.trace_id),
+                TRACE_ID,
+                "joins the caller's trace"
+            );
             assert_eq!(hex(&list_span.parent_span_id), PARENT_SPAN_ID);
             assert_eq!(
                 attr_str(&list_span.attributes, "rpc.service"),
                 Some("vawg.v1.DefinitionService")
             );
-            assert_eq!(attr_int(&list_span.attributes, "rpc.grpc.status_code"), Some(0));
+            assert_eq!(
+                attr_int(&list_span.attributes, "rpc.grpc.status_code"),
+                Some(0)
+            );
             let get_span = get_span.unwrap();
-            assert_ne!(hex(&get_span.trace_id), TRACE_ID, "a call without context starts a trace");
+            assert_ne!(
+                hex(&get_span.trace_id),
+                TRACE_ID,
+                "a call without context starts a trace"
+            );
             assert_eq!(
                 attr_int(&get_span.attributes, "rpc.grpc.status_code"),
                 Some(Code::NotFound as i64)

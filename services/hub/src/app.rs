@@ -5,16 +5,22 @@ use std::{future::Future, net::SocketAddr, path::Path, sync::Arc};
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 use vawg_hub::{
     definition::{Definition, DefinitionSet},
     pb::{
         self, definition_service_server::DefinitionServiceServer,
+        firewall_service_server::FirewallServiceServer,
         ingest_service_server::IngestServiceServer,
+        metrics_service_server::MetricsServiceServer,
     },
 };
+use vawg_firewall::{
+    Firewall, audit::HeadSigner, engine::PolicyEngine, jwt::TokenValidator, layer::AuthLayer,
+    service::FirewallApi,
+};
 use vawg_ingest::{IngestApi, IngestLimits};
+use vawg_metrics::MetricsApi;
 use vawg_store::Store;
 
 use crate::{config::Settings, definitions::DefinitionApi};
@@ -23,10 +29,16 @@ use crate::{config::Settings, definitions::DefinitionApi};
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
+    /// The plaintext health-only listener, when `health_listen` is set.
+    health_listener: Option<TcpListener>,
     definitions: Arc<DefinitionSet>,
     settings: Settings,
     store: Store,
     ingest: IngestApi,
+    metrics: MetricsApi,
+    firewall: Firewall,
+    auth: AuthLayer,
+    tls: Arc<rustls::ServerConfig>,
 }
 
 impl Application {
@@ -47,17 +59,39 @@ impl Application {
                 max_stream_records: settings.limits.max_stream_records,
             },
         );
+        let (firewall, auth, tls) = build_security(&settings, store.clone()).await?;
+        let metrics = MetricsApi::new(
+            store.clone(),
+            vawg_hub::disclosure::DisclosureRules {
+                threshold: settings.disclosure.threshold,
+                rounding_base: settings.disclosure.rounding_base,
+            },
+            definitions.current().version.clone(),
+        );
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
         let local_addr = listener.local_addr()?;
+        let health_listener = match settings.health_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the health listener {addr}"))?,
+            ),
+            None => None,
+        };
         Ok(Application {
             listener,
             local_addr,
+            health_listener,
             definitions,
             settings,
             store,
             ingest,
+            metrics,
+            firewall,
+            auth,
+            tls,
         })
     }
 
@@ -66,9 +100,21 @@ impl Application {
         &self.store
     }
 
+    /// The firewall (policy decision point and audit log) every RPC passes.
+    pub fn firewall(&self) -> &Firewall {
+        &self.firewall
+    }
+
     /// The address the hub listens on (with the real port when 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address of the plaintext health-only listener, when `health_listen` is set.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// Serves until `shutdown` completes, then stops accepting and lets in-flight calls finish.
@@ -82,6 +128,10 @@ impl Application {
             .set_serving::<DefinitionServiceServer<DefinitionApi>>()
             .await;
         health.set_serving::<IngestServiceServer<IngestApi>>().await;
+        health.set_serving::<MetricsServiceServer<MetricsApi>>().await;
+        health
+            .set_serving::<FirewallServiceServer<FirewallApi>>()
+            .await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -90,23 +140,95 @@ impl Application {
             DefinitionServiceServer::new(DefinitionApi::new(self.definitions.clone()))
                 .max_decoding_message_size(max);
         let ingest = IngestServiceServer::new(self.ingest.clone()).max_decoding_message_size(max);
+        let metrics = MetricsServiceServer::new(self.metrics.clone()).max_decoding_message_size(max);
+        // Probes: `grpc.health.v1.Health` itself answers SERVING while the process serves
+        // (liveness); "" and the services follow the deep checks (readiness).
+        health
+            .set_service_status(
+                "grpc.health.v1.Health",
+                tonic_health::ServingStatus::Serving,
+            )
+            .await;
+        let (stop_health, health_stopped) = tokio::sync::oneshot::channel::<()>();
+        let health_probe = self.health_listener.map(|listener| {
+            tokio::spawn(
+                Server::builder()
+                    .add_service(health_service.clone())
+                    .serve_with_incoming_shutdown(
+                        tokio_stream::wrappers::TcpListenerStream::new(listener),
+                        async {
+                            let _ = health_stopped.await;
+                        },
+                    ),
+            )
+        });
         tracing::info!(addr = %self.local_addr, "vawg-hub serving");
         Server::builder()
             .accept_http1(true)
             .layer(tonic_web::GrpcWebLayer::new())
             // Inside gRPC-Web so it sees plain gRPC: a span and metrics per RPC.
             .layer(crate::telemetry::RpcLayer::new())
+            // Every RPC: mutual-TLS identity, token, registry, firewall gate, audit.
+            .layer(self.auth.clone())
             .add_service(health_service)
             .add_service(reflection)
             .add_service(definitions)
             .add_service(ingest)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .add_service(metrics)
+            .add_service(FirewallServiceServer::new(FirewallApi::new(
+                self.firewall.clone(),
+            )))
+            .serve_with_incoming_shutdown(
+                vawg_firewall::tls::incoming(self.listener, self.tls.clone(), self.firewall),
+                shutdown,
+            )
             .await
             .context("serving gRPC")?;
+        let _ = stop_health.send(());
+        if let Some(probe) = health_probe {
+            probe
+                .await
+                .context("joining the health listener")?
+                .context("serving the health listener")?;
+        }
         self.store.close().await;
         tracing::info!("vawg-hub stopped");
         Ok(())
     }
+}
+
+/// Identity and the firewall: refuses to start without TLS, token validation and an audit
+/// key, or with policies that do not validate — there is no unauthenticated listener.
+async fn build_security(
+    settings: &Settings,
+    store: Store,
+) -> anyhow::Result<(Firewall, AuthLayer, Arc<rustls::ServerConfig>)> {
+    let tls = settings.tls.as_ref().context(
+        "refusing to start without mutual TLS: set [tls] ca_cert, server_cert and server_key \
+         (`vawg-hub pki init --dir D` makes a development set)",
+    )?;
+    let jwt = settings.jwt.as_ref().context(
+        "refusing to start without token validation: set [jwt] issuer, audience and jwks_file",
+    )?;
+    let audit_key = settings
+        .audit
+        .signing_key
+        .as_ref()
+        .context("refusing to start without an audit signing key: set [audit] signing_key")?;
+    let tls = vawg_firewall::tls::server_config(&tls.ca_cert, &tls.server_cert, &tls.server_key)?;
+    let tokens = TokenValidator::new(&jwt.issuer, &jwt.audience, &jwt.jwks_file)?;
+    let signer = HeadSigner::from_pem(
+        &std::fs::read_to_string(audit_key)
+            .with_context(|| format!("reading {}", audit_key.display()))?,
+    )?;
+    let engine = match &settings.policies_dir {
+        Some(dir) => PolicyEngine::load_dir(dir)?,
+        None => PolicyEngine::embedded()?,
+    };
+    tracing::info!(policy_set_version = engine.version(), "firewall policies validated");
+    let firewall = Firewall::new(store, engine, signer).await?;
+    let auth = AuthLayer::new(firewall.clone(), tokens);
+    Ok((firewall, auth, tls))
 }
 
 /// The embedded definition plus every `*.toml` in `dir`; the newest `effective_from` is current.

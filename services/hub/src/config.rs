@@ -16,6 +16,10 @@ use serde::{Deserialize, Serialize};
 pub struct Settings {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// Optional second address serving only `grpc.health.v1`, in plaintext and without client
+    /// certificates, for orchestrators' probes (Kubernetes gRPC probes cannot present a client
+    /// certificate). It reveals serving status and nothing else. Unset: no such listener.
+    pub health_listen: Option<SocketAddr>,
     /// Database URL: `sqlite://path/to/file.db` (embedded default) or `postgres://…`.
     pub database_url: String,
     /// Folder of extra definition versions (`*.toml`); the embedded v1 is always present.
@@ -26,6 +30,68 @@ pub struct Settings {
     pub telemetry: Telemetry,
     /// Keys for pseudonymising personal and case identifiers (see [`crate::keys`]).
     pub pseudonym: PseudonymSettings,
+    /// Mutual TLS. Required: the hub has no unauthenticated listener.
+    pub tls: Option<TlsSettings>,
+    /// Bearer-token validation. Required.
+    pub jwt: Option<JwtSettings>,
+    /// The audit log's signing key. Required.
+    pub audit: AuditSettings,
+    /// Folder of firewall policies (one `*.cedarschema`, `*.cedar` files); the reviewed
+    /// defaults from `deploy/policies/` are embedded and used when unset.
+    pub policies_dir: Option<PathBuf>,
+    /// Statistical disclosure control applied to every metric cell.
+    pub disclosure: DisclosureSettings,
+}
+
+/// Statistical disclosure control defaults (GSS guidance on small counts: withhold 1-4).
+/// Callers may ask for stricter control per query, never weaker.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DisclosureSettings {
+    /// Counts from 1 to `threshold - 1` are withheld.
+    pub threshold: u64,
+    /// Released counts are rounded to this base (0 or 1: none).
+    pub rounding_base: u64,
+}
+
+impl Default for DisclosureSettings {
+    fn default() -> Self {
+        Self { threshold: 5, rounding_base: 0 }
+    }
+}
+
+/// Mutual TLS: the hub's identity and the CA whose client certificates it accepts (`vawg-hub
+/// pki init` makes a development set).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// CA certificate(s) (PEM) that issue agency client certificates.
+    pub ca_cert: PathBuf,
+    /// The hub's certificate chain (PEM).
+    pub server_cert: PathBuf,
+    /// The hub's private key (PEM).
+    pub server_key: PathBuf,
+}
+
+/// Bearer tokens: who issues them, for which audience, and the keys (JWKS file, re-read when
+/// it changes, so keys rotate by `kid` without a restart).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSettings {
+    /// Required `iss`.
+    pub issuer: String,
+    /// Required `aud`.
+    pub audience: String,
+    /// The JWKS file.
+    pub jwks_file: PathBuf,
+}
+
+/// The audit log.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditSettings {
+    /// ECDSA P-256 key (PKCS#8 PEM) that signs tree heads.
+    pub signing_key: Option<PathBuf>,
 }
 
 /// Where the pseudonymisation keys come from. Secrets are base64 text (at least 32 bytes once
@@ -124,11 +190,17 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            health_listen: None,
             database_url: "sqlite://vawg-hub.db".to_string(),
             definitions_dir: None,
             limits: Limits::default(),
             telemetry: Telemetry::default(),
             pseudonym: PseudonymSettings::default(),
+            tls: None,
+            jwt: None,
+            audit: AuditSettings::default(),
+            policies_dir: None,
+            disclosure: DisclosureSettings::default(),
         }
     }
 }

@@ -2,9 +2,15 @@
 //! listener. `main.rs` is a thin CLI over this library; end-to-end tests use the same seam
 //! ([`app::Application`]).
 
+pub mod admin;
 pub mod app;
 pub mod config;
 pub mod definitions;
+pub mod report;
+pub mod connect;
+pub mod metrics_cli;
 pub mod demo;
 pub mod keys;
+pub mod synth;
+pub mod pki;
 pub mod telemetry;

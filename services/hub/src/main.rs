@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use vawg_server::{app::Application, config::Settings, demo, telemetry};
+use vawg_server::{admin, app::Application, config::Settings, demo, telemetry};
 
 /// vawg-hub: a gRPC data-sharing hub for violence-against-women-and-girls data.
 #[derive(Parser)]
@@ -24,6 +24,20 @@ enum Command {
     },
     /// Run the end-to-end demo on the embedded SQLite default.
     Demo(demo::DemoArgs),
+    /// Development PKI: CA, server and agency certificates, token and audit keys.
+    #[command(subcommand)]
+    Pki(admin::PkiCommand),
+    /// Mint a development token.
+    Token(admin::TokenArgs),
+    /// The agency registry.
+    #[command(subcommand)]
+    Agency(admin::AgencyCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(admin::AuditCommand),
+    /// Query metrics as the central team (or an agency) over mTLS + JWT.
+    #[command(subcommand)]
+    Metrics(vawg_server::metrics_cli::MetricsCommand),
 }
 
 #[tokio::main]
@@ -42,5 +56,16 @@ async fn main() -> anyhow::Result<()> {
             served
         }
         Command::Demo(args) => demo::run(args).await,
+        Command::Metrics(cmd) => vawg_server::metrics_cli::run(cmd).await,
+        Command::Pki(cmd) => admin::pki(cmd),
+        Command::Token(args) => admin::token(args),
+        Command::Agency(cmd) => admin::agency(cmd).await,
+        Command::Audit(cmd) => {
+            if admin::audit(cmd).await? {
+                Ok(())
+            } else {
+                std::process::exit(2)
+            }
+        }
     }
 }

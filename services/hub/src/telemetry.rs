@@ -281,7 +281,15 @@ impl Instruments {
                 .with_description("Time from a record's recording at its agency to its ingest")
                 .with_unit("s")
                 .with_boundaries(vec![
-                    1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 4.0 * 3600.0, 86_400.0, 7.0 * 86_400.0,
+                    1.0,
+                    10.0,
+                    60.0,
+                    300.0,
+                    900.0,
+                    3600.0,
+                    4.0 * 3600.0,
+                    86_400.0,
+                    7.0 * 86_400.0,
                     30.0 * 86_400.0,
                 ])
                 .build(),
@@ -441,7 +449,8 @@ fn rpc_name(path: &str) -> (&str, &str) {
     let valid = |s: &str| {
         !s.is_empty()
             && s.len() <= 128
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
     };
     match path.strip_prefix('/').and_then(|p| p.split_once('/')) {
         Some((service, method)) if valid(service) && valid(method) => (service, method),
@@ -564,9 +573,9 @@ impl<B: HttpBody> HttpBody for RpcBody<B> {
         let this = self.project();
         let frame = ready!(this.inner.poll_frame(cx));
         let outcome = match &frame {
-            Some(Ok(frame)) => frame.trailers_ref().map(|t| {
-                grpc_status(t).unwrap_or(tonic::Code::Unknown as i32)
-            }),
+            Some(Ok(frame)) => frame
+                .trailers_ref()
+                .map(|t| grpc_status(t).unwrap_or(tonic::Code::Unknown as i32)),
             Some(Err(_)) => Some(tonic::Code::Internal as i32),
             // A gRPC response always ends with a status; a body that ends without one is broken.
             None => Some(tonic::Code::Unknown as i32),
@@ -601,7 +610,10 @@ mod tests {
         assert_eq!(rpc_name("/"), ("unknown", "unknown"));
         assert_eq!(rpc_name("/a/b/c"), ("unknown", "unknown"));
         assert_eq!(rpc_name("/svc/na me"), ("unknown", "unknown"));
-        assert_eq!(rpc_name(&format!("/{}/m", "s".repeat(200))), ("unknown", "unknown"));
+        assert_eq!(
+            rpc_name(&format!("/{}/m", "s".repeat(200))),
+            ("unknown", "unknown")
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! the auth layer sets; without one, every call is `UNAUTHENTICATED`.
 
 pub mod error;
+pub mod loopback;
 pub mod service;
 pub mod validate;
 

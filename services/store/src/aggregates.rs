@@ -62,19 +62,28 @@ macro_rules! bind_key {
     };
 }
 
-/// Recomputes the contributions of `entities` from their current records (loaded by `load`)
-/// and applies the differences to the aggregate table. Call inside the transaction that
-/// changed the records.
-pub async fn refresh<F>(conn: &mut Conn<'_>, entities: BTreeSet<EntityKey>, mut load: F) -> Result<(), StoreError>
-where
-    F: AsyncFnMut(&mut Conn<'_>, &EntityKey) -> Result<Vec<FactRecord>, StoreError>,
-{
+/// After records of `agency_id` with these source ids changed (inside the same transaction):
+/// refreshes every entity they belonged to before (`before`, from [`entities_of_sources`]
+/// taken before the change) or belong to now.
+pub async fn refresh_sources(
+    conn: &mut Conn<'_>,
+    agency_id: &str,
+    source_ids: &[String],
+    mut before: BTreeSet<EntityKey>,
+) -> Result<(), StoreError> {
+    before.extend(entities_of_sources(conn, agency_id, source_ids).await?);
+    refresh(conn, before).await
+}
+
+/// Recomputes the contributions of `entities` from their current records and applies the
+/// differences to the aggregate table. Call inside the transaction that changed the records.
+pub async fn refresh(conn: &mut Conn<'_>, entities: BTreeSet<EntityKey>) -> Result<(), StoreError> {
     for entity in entities {
         let text = entity.as_text();
         if let Conn::Postgres(c) = conn {
             sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(&text).execute(&mut **c).await?;
         }
-        let records = load(conn, &entity).await?;
+        let records = load_entity(conn, &entity).await?;
         let new = contributions(&entity, &records);
         let old = stored_contributions(conn, &text).await?;
         if old == new {

@@ -28,7 +28,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::Serialize;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use crate::{Pool, Store, StoreError};
+use crate::{Conn, Pool, Store, StoreError, aggregates};
 
 /// Rows per multi-row `INSERT` on SQLite: 43 bound values a row stays under SQLite's limit of
 /// 32,766 variables per statement.
@@ -310,6 +310,9 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
                 if let Some((_, false)) = row {
+                    let ids = [source_record_id.to_string()];
+                    let before =
+                        aggregates::entities_of_sources(&mut Conn::Sqlite(&mut tx), agency_id, &ids).await?;
                     sqlx::query(
                         "UPDATE records SET retracted = 1, retracted_at = ? \
                          WHERE agency_id = ? AND source_record_id = ? AND is_current = 1",
@@ -319,6 +322,7 @@ impl Store {
                     .bind(source_record_id)
                     .execute(&mut *tx)
                     .await?;
+                    aggregates::refresh_sources(&mut Conn::Sqlite(&mut tx), agency_id, &ids, before).await?;
                 }
                 tx.commit().await?;
                 row
@@ -334,6 +338,9 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
                 if let Some((_, false)) = row {
+                    let ids = [source_record_id.to_string()];
+                    let before =
+                        aggregates::entities_of_sources(&mut Conn::Postgres(&mut tx), agency_id, &ids).await?;
                     sqlx::query(
                         "UPDATE records SET retracted = true, retracted_at = $1 \
                          WHERE agency_id = $2 AND source_record_id = $3 AND is_current",
@@ -343,6 +350,7 @@ impl Store {
                     .bind(source_record_id)
                     .execute(&mut *tx)
                     .await?;
+                    aggregates::refresh_sources(&mut Conn::Postgres(&mut tx), agency_id, &ids, before).await?;
                 }
                 tx.commit().await?;
                 row.map(|(r, x)| (i64::from(r), x))
@@ -563,6 +571,7 @@ async fn ingest_sqlite(
         }
     }
     let (steps, supersede) = plan(held, records);
+    let before = aggregates::entities_of_sources(&mut Conn::Sqlite(&mut tx), agency_id, &ids).await?;
     for part in supersede.chunks(SQLITE_ROWS_PER_INSERT * 10) {
         let mut qb: QueryBuilder<Sqlite> =
             QueryBuilder::new("UPDATE records SET is_current = 0 WHERE is_current = 1 AND agency_id = ");
@@ -590,6 +599,7 @@ async fn ingest_sqlite(
             ids_by_key.insert((row.try_get(1)?, row.try_get(2)?), row.try_get(0)?);
         }
     }
+    aggregates::refresh_sources(&mut Conn::Sqlite(&mut tx), agency_id, &ids, before).await?;
     tx.commit().await?;
     Ok(outcomes(records, &steps, &ids_by_key))
 }
@@ -686,6 +696,7 @@ async fn ingest_postgres(
         h.retracted |= retracted;
     }
     let (steps, supersede) = plan(held, records);
+    let before = aggregates::entities_of_sources(&mut Conn::Postgres(&mut tx), agency_id, &ids).await?;
     if !supersede.is_empty() {
         sqlx::query(
             "UPDATE records SET is_current = false \
@@ -790,6 +801,7 @@ async fn ingest_postgres(
             ids_by_key.insert((source_record_id, revision), record_id);
         }
     }
+    aggregates::refresh_sources(&mut Conn::Postgres(&mut tx), agency_id, &ids, before).await?;
     tx.commit().await?;
     Ok(outcomes(records, &steps, &ids_by_key))
 }
