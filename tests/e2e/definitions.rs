@@ -1,13 +1,16 @@
 //! The definition service over gRPC.
 
 use tonic::Code;
-use vawg_e2e::TestApp;
-use vawg_hub::pb::{self, definition_service_client::DefinitionServiceClient};
+use vawg_e2e::{Backend, TestApp};
+use vawg_hub::{identity::AgencyKind, pb};
 
 #[tokio::test]
 async fn lists_and_classifies_under_the_current_definition() {
-    let app = TestApp::spawn().await;
-    let mut client = DefinitionServiceClient::new(app.channel().await);
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let police = app
+        .agency("police-e23000001", AgencyKind::Police, &["E23000001"])
+        .await;
+    let mut client = police.definitions();
 
     let list = client
         .list_definitions(pb::ListDefinitionsRequest {})
@@ -59,8 +62,11 @@ async fn lists_and_classifies_under_the_current_definition() {
 
 #[tokio::test]
 async fn unknown_codes_and_versions_are_refused_not_guessed() {
-    let app = TestApp::spawn().await;
-    let mut client = DefinitionServiceClient::new(app.channel().await);
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let police = app
+        .agency("police-e23000001", AgencyKind::Police, &["E23000001"])
+        .await;
+    let mut client = police.definitions();
     let unknown_code = client
         .classify(pb::ClassifyRequest {
             version: String::new(),

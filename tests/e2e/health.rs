@@ -7,12 +7,14 @@ use tonic_reflection::pb::v1::{
     ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
     server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
 };
-use vawg_e2e::TestApp;
+use vawg_e2e::{Backend, TestApp};
+use vawg_hub::identity::AgencyKind;
 
 #[tokio::test]
 async fn health_reports_serving_for_the_hub_and_each_service() {
-    let app = TestApp::spawn().await;
-    let mut health = HealthClient::new(app.channel().await);
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let school = app.agency("school-100000", AgencyKind::School, &[]).await;
+    let mut health = HealthClient::new(school.authed());
     for service in ["", "vawg.v1.DefinitionService"] {
         let status = health
             .check(HealthCheckRequest {
@@ -29,8 +31,9 @@ async fn health_reports_serving_for_the_hub_and_each_service() {
 
 #[tokio::test]
 async fn reflection_lists_every_vawg_service() {
-    let app = TestApp::spawn().await;
-    let mut reflection = ServerReflectionClient::new(app.channel().await);
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let school = app.agency("school-100000", AgencyKind::School, &[]).await;
+    let mut reflection = ServerReflectionClient::new(school.authed());
     let request = ServerReflectionRequest {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),

@@ -4,3 +4,13 @@
 mod definitions;
 mod health;
 mod telemetry;
+mod deploy;
+mod auth;
+mod firewall;
+mod audit;
+mod ingest_batch;
+mod ingest_common;
+mod ingest_idempotency;
+mod ingest_limits;
+mod ingest_no_raw_identifiers;
+mod ingest_synth;

@@ -28,7 +28,7 @@ use opentelemetry_proto::tonic::{
 use tokio::{net::TcpListener, sync::oneshot};
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Code, Request, Response, Status, transport::Server};
-use vawg_e2e::TestApp;
+use vawg_e2e::{Backend, TestApp};
 use vawg_hub::pb::{self, definition_service_client::DefinitionServiceClient};
 use vawg_server::{config, telemetry};
 
@@ -181,8 +181,11 @@ async fn spans_and_metrics_reach_an_otlp_receiver() {
     .expect("telemetry starts");
     assert!(telemetry.exporting());
 
-    let app = TestApp::spawn().await;
-    let mut client = DefinitionServiceClient::new(app.channel().await);
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let police = app
+        .agency("police-e23000001", vawg_hub::identity::AgencyKind::Police, &[])
+        .await;
+    let mut client = DefinitionServiceClient::new(police.authed());
 
     // A caller already inside a trace: the hub's span must join it.
     let mut request = Request::new(pb::ListDefinitionsRequest {});

@@ -35,6 +35,17 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(admin::AuditCommand),
+    /// Apply database migrations and exit.
+    Migrate {
+        /// Database URL (`sqlite://…` or `postgres://…`).
+        #[arg(long)]
+        database: String,
+    },
+    /// Generate synthetic victim journeys (length-delimited protobuf VawgRecords).
+    Synth(vawg_server::synth::SynthArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(vawg_server::bench::BenchCommand),
     /// Query metrics as the central team (or an agency) over mTLS + JWT.
     #[command(subcommand)]
     Metrics(vawg_server::metrics_cli::MetricsCommand),
@@ -56,6 +67,17 @@ async fn main() -> anyhow::Result<()> {
             served
         }
         Command::Demo(args) => demo::run(args).await,
+        Command::Migrate { database } => {
+            let store = vawg_store::Store::connect(&database)
+                .await
+                .context("connecting to the database")?;
+            store.migrate().await.context("migrating")?;
+            store.close().await;
+            println!("database migrated");
+            Ok(())
+        }
+        Command::Synth(args) => vawg_server::synth::run(args),
+        Command::Bench(cmd) => vawg_server::bench::run(cmd).await,
         Command::Metrics(cmd) => vawg_server::metrics_cli::run(cmd).await,
         Command::Pki(cmd) => admin::pki(cmd),
         Command::Token(args) => admin::token(args),

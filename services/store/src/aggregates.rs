@@ -75,97 +75,135 @@ pub async fn refresh_sources(
     refresh(conn, before).await
 }
 
+/// Bound values per statement, under SQLite's and PostgreSQL's limits.
+const ROWS_PER_STATEMENT: usize = 500;
+
 /// Recomputes the contributions of `entities` from their current records and applies the
 /// differences to the aggregate table. Call inside the transaction that changed the records.
+/// Works in batches: a handful of statements per chunk, not per entity.
 pub async fn refresh(conn: &mut Conn<'_>, entities: BTreeSet<EntityKey>) -> Result<(), StoreError> {
-    for entity in entities {
-        let text = entity.as_text();
-        if let Conn::Postgres(c) = conn {
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(&text).execute(&mut **c).await?;
-        }
-        let records = load_entity(conn, &entity).await?;
-        let new = contributions(&entity, &records);
-        let old = stored_contributions(conn, &text).await?;
-        if old == new {
+    if entities.is_empty() {
+        return Ok(());
+    }
+    let texts: Vec<String> = entities.iter().map(EntityKey::as_text).collect();
+    if let Conn::Postgres(c) = conn {
+        // Sorted, so two replicas refreshing overlapping entities cannot deadlock.
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(h) FROM \
+             (SELECT DISTINCT hashtextextended(e, 0) AS h FROM unnest($1::text[]) AS e ORDER BY 1) AS s",
+        )
+        .bind(&texts)
+        .execute(&mut **c)
+        .await?;
+    }
+    let records = load_entities(conn, &entities).await?;
+    let old = stored_contributions(conn, &texts).await?;
+    let mut delta: BTreeMap<FactKey, FactValue> = BTreeMap::new();
+    let mut changed: Vec<(String, Contributions)> = Vec::new();
+    let empty = Vec::new();
+    for (entity, text) in entities.iter().zip(&texts) {
+        let new = contributions(entity, records.get(entity).unwrap_or(&empty));
+        let before = old.get(text).cloned().unwrap_or_default();
+        if before == new {
             continue;
         }
-        let mut delta: BTreeMap<FactKey, FactValue> = BTreeMap::new();
-        for (k, v) in &old {
+        for (k, v) in &before {
             delta.entry(k.clone()).or_default().add(v, -1);
         }
         for (k, v) in &new {
             delta.entry(k.clone()).or_default().add(v, 1);
         }
-        delta.retain(|_, v| !v.is_zero());
-        replace_contributions(conn, &text, &new).await?;
-        apply_delta(conn, &delta).await?;
+        changed.push((text.clone(), new));
+    }
+    delta.retain(|_, v| !v.is_zero());
+    replace_contributions(conn, &changed).await?;
+    apply_delta(conn, &delta).await
+}
+
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+async fn stored_contributions(
+    conn: &mut Conn<'_>,
+    entities: &[String],
+) -> Result<BTreeMap<String, Contributions>, StoreError> {
+    let mut out: BTreeMap<String, Contributions> = BTreeMap::new();
+    for chunk in entities.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT entity, {KEY_COLUMNS}, n_all, n_principal, n_principal_coc, amount FROM agg_contrib \
+             WHERE entity IN ({})",
+            placeholders(1, chunk.len())
+        );
+        crate::with_conn!(conn, |c| {
+            let mut q = sqlx::query(&sql);
+            for e in chunk {
+                q = q.bind(e);
+            }
+            for row in q.fetch_all(&mut **c).await? {
+                let entity: String = row.try_get("entity")?;
+                let (k, v) = fact_from_row(&row)?;
+                out.entry(entity).or_default().insert(k, v);
+            }
+        });
+    }
+    Ok(out)
+}
+
+async fn replace_contributions(conn: &mut Conn<'_>, changed: &[(String, Contributions)]) -> Result<(), StoreError> {
+    let entities: Vec<&String> = changed.iter().map(|(e, _)| e).collect();
+    for chunk in entities.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!("DELETE FROM agg_contrib WHERE entity IN ({})", placeholders(1, chunk.len()));
+        crate::with_conn!(conn, |c| {
+            let mut q = sqlx::query(&sql);
+            for e in chunk {
+                q = q.bind(*e);
+            }
+            q.execute(&mut **c).await?;
+        });
+    }
+    let rows: Vec<(&String, &FactKey, &FactValue)> =
+        changed.iter().flat_map(|(e, c)| c.iter().map(move |(k, v)| (e, k, v))).collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT / 2) {
+        let values: Vec<String> =
+            (0..chunk.len()).map(|i| format!("({})", placeholders(i * 16 + 1, 16))).collect();
+        let sql = format!(
+            "INSERT INTO agg_contrib (entity, {KEY_COLUMNS}, n_all, n_principal, n_principal_coc, amount) VALUES {}",
+            values.join(", ")
+        );
+        crate::with_conn!(conn, |c| {
+            let mut q = sqlx::query(&sql);
+            for (e, k, v) in chunk {
+                q = bind_key!(q.bind(*e), k).bind(v.n_all).bind(v.n_principal).bind(v.n_principal_coc).bind(v.amount);
+            }
+            q.execute(&mut **c).await?;
+        });
     }
     Ok(())
 }
 
-async fn stored_contributions(conn: &mut Conn<'_>, entity: &str) -> Result<Contributions, StoreError> {
-    let sql = format!(
-        "SELECT {KEY_COLUMNS}, n_all, n_principal, n_principal_coc, amount FROM agg_contrib WHERE entity = $1"
-    );
-    let mut out = Contributions::new();
-    crate::with_conn!(conn, |c| {
-        for row in sqlx::query(&sql).bind(entity).fetch_all(&mut **c).await? {
-            let (k, v) = fact_from_row(&row)?;
-            out.insert(k, v);
-        }
-    });
-    Ok(out)
-}
-
-async fn replace_contributions(conn: &mut Conn<'_>, entity: &str, new: &Contributions) -> Result<(), StoreError> {
-    let insert = format!(
-        "INSERT INTO agg_contrib (entity, {KEY_COLUMNS}, n_all, n_principal, n_principal_coc, amount) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
-    );
-    crate::with_conn!(conn, |c| {
-        sqlx::query("DELETE FROM agg_contrib WHERE entity = $1").bind(entity).execute(&mut **c).await?;
-        for (k, v) in new {
-            let q = sqlx::query(&insert).bind(entity);
-            bind_key!(q, k)
-                .bind(v.n_all)
-                .bind(v.n_principal)
-                .bind(v.n_principal_coc)
-                .bind(v.amount)
-                .execute(&mut **c)
-                .await?;
-        }
-    });
-    Ok(())
-}
-
 async fn apply_delta(conn: &mut Conn<'_>, delta: &BTreeMap<FactKey, FactValue>) -> Result<(), StoreError> {
-    let upsert = format!(
-        "INSERT INTO agg_counts ({KEY_COLUMNS}, n_all, n_principal, n_principal_coc, amount) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-         ON CONFLICT ({KEY_COLUMNS}) DO UPDATE SET \
-           n_all = agg_counts.n_all + excluded.n_all, \
-           n_principal = agg_counts.n_principal + excluded.n_principal, \
-           n_principal_coc = agg_counts.n_principal_coc + excluded.n_principal_coc, \
-           amount = agg_counts.amount + excluded.amount"
-    );
-    let prune = "DELETE FROM agg_counts WHERE series = $1 AND month = $2 AND area = $3 AND category = $4 \
-         AND sex = $5 AND age_band = $6 AND ethnic_group = $7 AND disability = $8 \
-         AND immigration_status = $9 AND subtype = $10 AND bucket = $11 \
-         AND n_all = 0 AND n_principal = 0 AND n_principal_coc = 0 AND amount = 0";
-    crate::with_conn!(conn, |c| {
-        for (k, v) in delta {
-            let q = sqlx::query(&upsert);
-            bind_key!(q, k)
-                .bind(v.n_all)
-                .bind(v.n_principal)
-                .bind(v.n_principal_coc)
-                .bind(v.amount)
-                .execute(&mut **c)
-                .await?;
-            let q = sqlx::query(prune);
-            bind_key!(q, k).execute(&mut **c).await?;
-        }
-    });
+    let rows: Vec<(&FactKey, &FactValue)> = delta.iter().collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT / 2) {
+        let values: Vec<String> =
+            (0..chunk.len()).map(|i| format!("({})", placeholders(i * 15 + 1, 15))).collect();
+        let sql = format!(
+            "INSERT INTO agg_counts ({KEY_COLUMNS}, n_all, n_principal, n_principal_coc, amount) VALUES {} \
+             ON CONFLICT ({KEY_COLUMNS}) DO UPDATE SET \
+               n_all = agg_counts.n_all + excluded.n_all, \
+               n_principal = agg_counts.n_principal + excluded.n_principal, \
+               n_principal_coc = agg_counts.n_principal_coc + excluded.n_principal_coc, \
+               amount = agg_counts.amount + excluded.amount",
+            values.join(", ")
+        );
+        crate::with_conn!(conn, |c| {
+            let mut q = sqlx::query(&sql);
+            for (k, v) in chunk {
+                q = bind_key!(q, k).bind(v.n_all).bind(v.n_principal).bind(v.n_principal_coc).bind(v.amount);
+            }
+            q.execute(&mut **c).await?;
+        });
+    }
     Ok(())
 }
 
@@ -395,53 +433,76 @@ where
     }))
 }
 
-/// Loads the current, non-retracted records of an entity.
-pub async fn load_entity(conn: &mut Conn<'_>, entity: &EntityKey) -> Result<Vec<FactRecord>, StoreError> {
-    let live = "is_current AND NOT retracted";
-    let (sql, binds): (String, Vec<String>) = match entity {
-        EntityKey::Record(id) => {
-            return load_where(conn, &format!("record_id = $1 AND {live}"), &[], Some(*id)).await;
-        }
-        EntityKey::Relationship { victim, suspect } => {
-            if let Some(id) = suspect.strip_prefix("unknown:").and_then(|id| id.parse::<i64>().ok()) {
-                return load_where(conn, &format!("record_id = $1 AND {live}"), &[], Some(id)).await;
-            }
-            (
-                format!("event_kind = 'CRIME_RECORDED' AND victim_pseudonym = $1 AND suspect_pseudonym = $2 AND {live}"),
-                vec![victim.clone(), suspect.clone()],
-            )
-        }
-        EntityKey::Case(c) => (format!("police_ref_pseudonym = $1 AND {live}"), vec![c.clone()]),
-        EntityKey::Victim(v) => {
-            (format!("event_kind = 'CRIME_RECORDED' AND victim_pseudonym = $1 AND {live}"), vec![v.clone()])
-        }
-        EntityKey::Suspect(s) => {
-            (format!("event_kind = 'CRIME_RECORDED' AND suspect_pseudonym = $1 AND {live}"), vec![s.clone()])
-        }
-    };
-    load_where(conn, &sql, &binds, None).await
-}
-
-async fn load_where(
+/// Loads the current, non-retracted records of every entity, in a few statements.
+pub async fn load_entities(
     conn: &mut Conn<'_>,
-    condition: &str,
-    binds: &[String],
-    id: Option<i64>,
-) -> Result<Vec<FactRecord>, StoreError> {
-    let sql = format!("SELECT {FACT_COLUMNS} FROM records WHERE {condition}");
-    let mut out = Vec::new();
-    crate::with_conn!(conn, |c| {
-        let mut q = sqlx::query(&sql);
-        if let Some(id) = id {
-            q = q.bind(id);
+    entities: &BTreeSet<EntityKey>,
+) -> Result<BTreeMap<EntityKey, Vec<FactRecord>>, StoreError> {
+    let (mut ids, mut cases, mut victims, mut suspects) = (Vec::new(), Vec::new(), BTreeSet::new(), Vec::new());
+    for e in entities {
+        match e {
+            EntityKey::Record(id) => ids.push(id.to_string()),
+            EntityKey::Relationship { victim, suspect } => match suspect.strip_prefix("unknown:") {
+                Some(id) => ids.push(id.to_string()),
+                None => {
+                    victims.insert(victim.clone());
+                }
+            },
+            EntityKey::Case(c) => cases.push(c.clone()),
+            EntityKey::Victim(v) => {
+                victims.insert(v.clone());
+            }
+            EntityKey::Suspect(s) => suspects.push(s.clone()),
         }
-        for b in binds {
-            q = q.bind(b);
+    }
+    let live = "is_current AND NOT retracted";
+    let crime = "event_kind = 'CRIME_RECORDED'";
+    let mut loaded: BTreeMap<i64, FactRecord> = BTreeMap::new();
+    let victims: Vec<String> = victims.into_iter().collect();
+    for (column, values, extra) in [
+        ("CAST(record_id AS TEXT)", &ids, ""),
+        ("police_ref_pseudonym", &cases, ""),
+        ("victim_pseudonym", &victims, crime),
+        ("suspect_pseudonym", &suspects, crime),
+    ] {
+        for chunk in values.chunks(ROWS_PER_STATEMENT) {
+            let extra = if extra.is_empty() { String::new() } else { format!(" AND {extra}") };
+            let sql = format!(
+                "SELECT {FACT_COLUMNS} FROM records WHERE {live}{extra} AND {column} IN ({})",
+                placeholders(1, chunk.len())
+            );
+            crate::with_conn!(conn, |c| {
+                let mut q = sqlx::query(&sql);
+                for v in chunk {
+                    q = q.bind(v);
+                }
+                for row in q.fetch_all(&mut **c).await? {
+                    if let Some(r) = fact_record(&row)? {
+                        loaded.insert(r.record_id, r);
+                    }
+                }
+            });
         }
-        for row in q.fetch_all(&mut **c).await? {
-            out.extend(fact_record(&row)?);
-        }
-    });
+    }
+    let is_crime = |r: &FactRecord| r.kind() == vawg_hub::pb::EventKind::CrimeRecorded;
+    let mut out: BTreeMap<EntityKey, Vec<FactRecord>> = BTreeMap::new();
+    for e in entities {
+        let matching: Vec<FactRecord> = loaded
+            .values()
+            .filter(|r| match e {
+                EntityKey::Record(id) => r.record_id == *id,
+                EntityKey::Relationship { victim, suspect } => match suspect.strip_prefix("unknown:") {
+                    Some(id) => id.parse::<i64>().is_ok_and(|id| r.record_id == id),
+                    None => is_crime(r) && r.victim.as_ref() == Some(victim) && r.suspect.as_ref() == Some(suspect),
+                },
+                EntityKey::Case(c) => r.case_ref.as_ref() == Some(c),
+                EntityKey::Victim(v) => is_crime(r) && r.victim.as_ref() == Some(v),
+                EntityKey::Suspect(s) => is_crime(r) && r.suspect.as_ref() == Some(s),
+            })
+            .cloned()
+            .collect();
+        out.insert(e.clone(), matching);
+    }
     Ok(out)
 }
 

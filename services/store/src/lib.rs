@@ -16,6 +16,7 @@ use sqlx::{
 pub mod agencies;
 pub mod aggregates;
 pub mod audit;
+pub mod exchange;
 pub mod records;
 pub mod testing;
 

@@ -600,7 +600,16 @@ async fn ingest_sqlite(
         }
     }
     aggregates::refresh_sources(&mut Conn::Sqlite(&mut tx), agency_id, &ids, before).await?;
+    // Exchange: the notifications outbox, in this transaction; wake subscribers after commit.
+    let announcement = crate::exchange::enqueue_notifications(
+        &mut Conn::Sqlite(&mut tx),
+        agency_id,
+        records,
+        &ids_by_key,
+    )
+    .await?;
     tx.commit().await?;
+    announcement.publish();
     Ok(outcomes(records, &steps, &ids_by_key))
 }
 
@@ -802,7 +811,16 @@ async fn ingest_postgres(
         }
     }
     aggregates::refresh_sources(&mut Conn::Postgres(&mut tx), agency_id, &ids, before).await?;
+    // Exchange: the notifications outbox, in this transaction; wake subscribers after commit.
+    let announcement = crate::exchange::enqueue_notifications(
+        &mut Conn::Postgres(&mut tx),
+        agency_id,
+        records,
+        &ids_by_key,
+    )
+    .await?;
     tx.commit().await?;
+    announcement.publish();
     Ok(outcomes(records, &steps, &ids_by_key))
 }
 
