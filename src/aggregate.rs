@@ -1123,4 +1123,151 @@ mod tests {
         let ids: std::collections::BTreeSet<_> = CATALOGUE.iter().map(|m| m.id).collect();
         assert_eq!(ids.len(), CATALOGUE.len(), "metric ids are unique");
     }
+
+    mod incremental {
+        use std::collections::{BTreeMap, BTreeSet};
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Applies changes one at a time as the store does (refresh the entities a record
+        /// belonged to before and after), and compares with a full recomputation.
+        fn recompute(live: &BTreeMap<i64, FactRecord>) -> BTreeMap<FactKey, FactValue> {
+            let mut by_entity: BTreeMap<EntityKey, Vec<FactRecord>> = BTreeMap::new();
+            for r in live.values() {
+                for e in entities_of(r) {
+                    by_entity.entry(e).or_default().push(r.clone());
+                }
+            }
+            let mut out: BTreeMap<FactKey, FactValue> = BTreeMap::new();
+            for (e, rs) in by_entity {
+                for (k, v) in contributions(&e, &rs) {
+                    out.entry(k).or_default().add(&v, 1);
+                }
+            }
+            out.retain(|_, v| !v.is_zero());
+            out
+        }
+
+        fn arb_record(id: i64) -> impl Strategy<Value = FactRecord> {
+            (
+                0..4usize,
+                0..3usize,
+                0..3usize,
+                0..5usize,
+                0..400i64,
+                0..6usize,
+            )
+                .prop_map(move |(v, s, c, kind, day, cat)| {
+                    let cats = [
+                        ("rape", 2, false),
+                        ("stalking", 5, true),
+                        ("harassment", 11, true),
+                        ("domestic_abuse", 7, false),
+                        ("controlling_or_coercive_behaviour", 9, true),
+                        ("other_sexual_offences", 4, false),
+                    ];
+                    let (category, rank, coc) = cats[cat];
+                    let event = match kind {
+                        0 | 1 => Event::CrimeRecorded(Default::default()),
+                        2 => Event::CpsReferral(Default::default()),
+                        3 => Event::ChargingDecision(pb::ChargingDecision {
+                            decision: pb::ChargeDecision::Charge as i32,
+                            decision_maker: pb::DecisionMaker::Cps as i32,
+                        }),
+                        _ => Event::VictimWithdrawal(pb::VictimWithdrawal {
+                            stage: pb::WithdrawalStage::Cps as i32,
+                            case_ended: true,
+                        }),
+                    };
+                    FactRecord {
+                        record_id: id,
+                        category: category.into(),
+                        harm_rank: rank,
+                        course_of_conduct: coc,
+                        event_date: NaiveDate::from_ymd_opt(2024, 1, 1).unwrap()
+                            + chrono::Duration::days(day),
+                        area_code: if v % 2 == 0 {
+                            "E23000001".into()
+                        } else {
+                            "E23000002".into()
+                        },
+                        victim: Some(format!("v{v}")),
+                        suspect: (s > 0).then(|| format!("s{s}")),
+                        case_ref: Some(format!("c{c}")),
+                        demographics: pb::Demographics {
+                            sex: (1 + v as i32 % 2),
+                            age_at_event: Some(14 + v as u32 * 10),
+                            ..Default::default()
+                        },
+                        event,
+                    }
+                })
+        }
+
+        #[derive(Debug, Clone)]
+        enum Change {
+            Put(usize, FactRecord),
+            Retract(usize),
+        }
+
+        fn arb_changes() -> impl Strategy<Value = Vec<Change>> {
+            proptest::collection::vec((0..8usize, any::<bool>(), arb_record(0)), 1..25).prop_map(
+                |v| {
+                    v.into_iter()
+                        .map(|(slot, retract, r)| {
+                            if retract && slot % 3 == 0 {
+                                Change::Retract(slot)
+                            } else {
+                                Change::Put(slot, r)
+                            }
+                        })
+                        .collect()
+                },
+            )
+        }
+
+        proptest! {
+            #[test]
+            fn incremental_refresh_equals_full_recomputation(changes in arb_changes()) {
+                let mut live: BTreeMap<i64, FactRecord> = BTreeMap::new();
+                let mut slot_ids: BTreeMap<usize, i64> = BTreeMap::new();
+                let mut stored: BTreeMap<EntityKey, Contributions> = BTreeMap::new();
+                let mut table: BTreeMap<FactKey, FactValue> = BTreeMap::new();
+                let mut next_id = 1;
+                for change in changes {
+                    let slot = match &change { Change::Put(s, _) | Change::Retract(s) => *s };
+                    let mut touched: BTreeSet<EntityKey> = BTreeSet::new();
+                    if let Some(id) = slot_ids.get(&slot) && let Some(old) = live.get(id) {
+                        touched.extend(entities_of(old));
+                    }
+                    match change {
+                        Change::Put(_, mut r) => {
+                            // A new revision gets a new record id, as the store does.
+                            if let Some(id) = slot_ids.remove(&slot) { live.remove(&id); }
+                            r.record_id = next_id;
+                            next_id += 1;
+                            slot_ids.insert(slot, r.record_id);
+                            touched.extend(entities_of(&r));
+                            live.insert(r.record_id, r);
+                        }
+                        Change::Retract(_) => {
+                            if let Some(id) = slot_ids.remove(&slot) { live.remove(&id); }
+                        }
+                    }
+                    for e in touched {
+                        let records: Vec<FactRecord> = live.values().filter(|r| entities_of(r).contains(&e)).cloned().collect();
+                        let new = contributions(&e, &records);
+                        let old = stored.remove(&e).unwrap_or_default();
+                        for (k, v) in &old { table.entry(k.clone()).or_default().add(v, -1); }
+                        for (k, v) in &new { table.entry(k.clone()).or_default().add(v, 1); }
+                        stored.insert(e, new);
+                    }
+                    table.retain(|_, v| !v.is_zero());
+                }
+                prop_assert_eq!(table, recompute(&live));
+            }
+        }
+    }
 }

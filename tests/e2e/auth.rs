@@ -57,11 +57,14 @@ async fn police(app: &TestApp) -> Agency {
         .await
 }
 
-/// A refused handshake: the client sees the connection fail (UNAVAILABLE: no gRPC status
-/// can be sent before TLS is established) and the hub audits why.
+/// A refused handshake: no gRPC status can be sent before TLS is established, so the client
+/// sees tonic's transport failure (UNKNOWN, "transport error", caused by the server's TLS
+/// alert), and the hub audits why.
 async fn assert_handshake_refused(app: &TestApp, channel: vawg_e2e::AuthChannel, reason: &str) {
     let status = list_definitions(channel).await.expect_err("refused");
-    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert_eq!(status.code(), Code::Unknown, "{status:?}");
+    assert_eq!(status.message(), "transport error");
+    assert!(format!("{status:?}").contains("received fatal alert"), "{status:?}");
     let entry = app
         .wait_for_audit(|e| e.reason.contains(reason))
         .await;

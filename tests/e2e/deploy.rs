@@ -463,3 +463,40 @@ fn the_kubernetes_configuration_parses() {
         .and_then(Value::as_u64);
     assert_eq!(probe_port, Some(u64::from(health.port())));
 }
+
+/// What the Kubernetes probes call: the plaintext health-only port answers readiness ("") and
+/// liveness (`grpc.health.v1.Health`) without a client certificate, and serves nothing else.
+#[tokio::test]
+async fn the_probe_port_answers_health_in_plaintext_and_nothing_else() {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    use vawg_e2e::{Backend, TestApp, connect_with_retry};
+    use vawg_hub::pb::{self, definition_service_client::DefinitionServiceClient};
+
+    let app = TestApp::spawn_with(Backend::Sqlite, |s| {
+        s.health_listen = Some(([127, 0, 0, 1], 0).into());
+    })
+    .await;
+    let addr = app.health_addr.expect("health listener bound");
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap();
+    let channel = connect_with_retry(&endpoint).await;
+    let mut health = HealthClient::new(channel.clone());
+    for service in ["", "grpc.health.v1.Health"] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("health of '{service}': {e}"))
+            .into_inner()
+            .status();
+        assert_eq!(status, ServingStatus::Serving, "service '{service}'");
+    }
+    let refused = DefinitionServiceClient::new(channel)
+        .list_definitions(pb::ListDefinitionsRequest {})
+        .await
+        .expect_err("only health is served on the probe port");
+    assert_eq!(refused.code(), tonic::Code::Unimplemented);
+    app.stop().await;
+}

@@ -24,9 +24,9 @@ use tonic::{
     transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
 };
 use vawg_hub::pb::{
-    self, definition_service_client::DefinitionServiceClient, exchange_service_client::ExchangeServiceClient,
-    firewall_service_client::FirewallServiceClient, ingest_service_client::IngestServiceClient,
-    metrics_service_client::MetricsServiceClient,
+    self, definition_service_client::DefinitionServiceClient,
+    exchange_service_client::ExchangeServiceClient, firewall_service_client::FirewallServiceClient,
+    ingest_service_client::IngestServiceClient, metrics_service_client::MetricsServiceClient,
 };
 
 /// Errors of the client.
@@ -66,18 +66,34 @@ pub struct Credentials {
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("token", &"[redacted]").field("key_pem", &"[redacted]").finish()
+        f.debug_struct("Credentials")
+            .field("token", &"[redacted]")
+            .field("key_pem", &"[redacted]")
+            .finish()
     }
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ClientError> {
-    std::fs::read(path).map_err(|source| ClientError::Read { path: path.display().to_string(), source })
+    std::fs::read(path).map_err(|source| ClientError::Read {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 impl Credentials {
     /// Reads the CA, certificate and key from PEM files; the token is given.
-    pub fn from_files(ca: &Path, cert: &Path, key: &Path, token: impl Into<String>) -> Result<Credentials, ClientError> {
-        Ok(Credentials { ca_pem: read(ca)?, cert_pem: read(cert)?, key_pem: read(key)?, token: token.into() })
+    pub fn from_files(
+        ca: &Path,
+        cert: &Path,
+        key: &Path,
+        token: impl Into<String>,
+    ) -> Result<Credentials, ClientError> {
+        Ok(Credentials {
+            ca_pem: read(ca)?,
+            cert_pem: read(cert)?,
+            key_pem: read(key)?,
+            token: token.into(),
+        })
     }
 }
 
@@ -87,14 +103,20 @@ pub struct BearerToken(Arc<RwLock<MetadataValue<tonic::metadata::Ascii>>>);
 
 impl Interceptor for BearerToken {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let value = self.0.read().map_err(|_| Status::internal("token lock poisoned"))?.clone();
+        let value = self
+            .0
+            .read()
+            .map_err(|_| Status::internal("token lock poisoned"))?
+            .clone();
         request.metadata_mut().insert("authorization", value);
         Ok(request)
     }
 }
 
 fn bearer(token: &str) -> Result<MetadataValue<tonic::metadata::Ascii>, ClientError> {
-    format!("Bearer {token}").parse().map_err(|_| ClientError::BadToken)
+    format!("Bearer {token}")
+        .parse()
+        .map_err(|_| ClientError::BadToken)
 }
 
 type AuthedChannel = InterceptedService<Channel, BearerToken>;
@@ -138,13 +160,20 @@ impl Tally {
 }
 
 fn retryable(status: &Status) -> bool {
-    matches!(status.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::ResourceExhausted)
+    matches!(
+        status.code(),
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::ResourceExhausted
+    )
 }
 
 impl HubClient {
     /// Connects to `endpoint` (e.g. `https://127.0.0.1:50051`) with mutual TLS. `server_name`
     /// is the name in the hub's certificate (`localhost` for the development PKI).
-    pub async fn connect(endpoint: &str, server_name: &str, creds: &Credentials) -> Result<HubClient, ClientError> {
+    pub async fn connect(
+        endpoint: &str,
+        server_name: &str,
+        creds: &Credentials,
+    ) -> Result<HubClient, ClientError> {
         let tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(&creds.ca_pem))
             .identity(Identity::from_pem(&creds.cert_pem, &creds.key_pem))
@@ -156,7 +185,10 @@ impl HubClient {
             .http2_adaptive_window(true)
             .connect()
             .await?;
-        Ok(HubClient { channel, token: BearerToken(Arc::new(RwLock::new(bearer(&creds.token)?))) })
+        Ok(HubClient {
+            channel,
+            token: BearerToken(Arc::new(RwLock::new(bearer(&creds.token)?))),
+        })
     }
 
     /// Replaces the bearer token for later calls (token refresh).
@@ -210,7 +242,12 @@ impl HubClient {
         for chunk in records.chunks(batch.max(1)) {
             let mut attempt = 0;
             let response = loop {
-                match ingest.submit_batch(pb::SubmitBatchRequest { records: chunk.to_vec() }).await {
+                match ingest
+                    .submit_batch(pb::SubmitBatchRequest {
+                        records: chunk.to_vec(),
+                    })
+                    .await
+                {
                     Ok(r) => break r.into_inner(),
                     Err(s) if retryable(&s) && attempt < retries => {
                         attempt += 1;
@@ -240,23 +277,33 @@ impl HubClient {
         mut on_ack: impl FnMut(u64, &[pb::RecordResult]),
     ) -> Result<Tally, ClientError> {
         let (tx, rx) = tokio::sync::mpsc::channel::<pb::StreamRecordsRequest>(in_flight.max(1));
-        let chunks: Vec<Vec<pb::VawgRecord>> = records.chunks(chunk.max(1)).map(|c| c.to_vec()).collect();
+        let chunks: Vec<Vec<pb::VawgRecord>> =
+            records.chunks(chunk.max(1)).map(|c| c.to_vec()).collect();
         let total = chunks.len() as u64;
         let permits = Arc::new(tokio::sync::Semaphore::new(in_flight.max(1)));
         let sender = {
             let permits = permits.clone();
             tokio::spawn(async move {
                 for c in chunks {
-                    let Ok(p) = permits.clone().acquire_owned().await else { return };
+                    let Ok(p) = permits.clone().acquire_owned().await else {
+                        return;
+                    };
                     p.forget();
-                    if tx.send(pb::StreamRecordsRequest { records: c }).await.is_err() {
+                    if tx
+                        .send(pb::StreamRecordsRequest { records: c })
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
             })
         };
-        let mut responses =
-            self.ingest().stream_records(tokio_stream::wrappers::ReceiverStream::new(rx)).await?.into_inner();
+        let mut responses = self
+            .ingest()
+            .stream_records(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await?
+            .into_inner();
         let mut tally = Tally::default();
         let mut acked = 0;
         while let Some(ack) = responses.next().await {

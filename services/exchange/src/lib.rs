@@ -1,1 +1,24 @@
-//! vawg-exchange
+//! vawg-exchange: purpose-limited record sharing and live notifications.
+//!
+//! - [`ExchangeApi`]: the `ExchangeService` gRPC service. `RequestRecords` derives the subject's
+//!   pseudonyms (under every key of the ring), finds the current records about that victim, asks
+//!   the firewall ([`vawg_firewall::Firewall`]) for a decision on the stated purpose and lawful
+//!   basis, audits it, and returns only the released fields; `Subscribe` / `Acknowledge` deliver
+//!   the notifications outbox (Operation Encompass, MARAC, support referrals) by sequence,
+//!   resuming after the last acknowledged one; `RegisterSealingKey` / `GetSealingKey` hold each
+//!   agency's public key.
+//! - [`sealing`]: the client side of sealed payloads (HPKE, RFC 9180).
+//!
+//! Live delivery: on PostgreSQL, `LISTEN`/`NOTIFY` wakes every replica's subscribers at the
+//! commit of the ingest transaction that wrote the notification, whichever replica ran it; on
+//! SQLite (one process), an in-process broadcast after commit. Subscribers also poll the outbox
+//! every [`ExchangeSettings::poll_interval`] so that a lost wake-up delays but never loses a
+//! notification.
+
+mod error;
+mod mask;
+pub mod sealing;
+mod service;
+
+pub use error::Error;
+pub use service::{ExchangeApi, ExchangeSettings};
