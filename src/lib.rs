@@ -16,3 +16,4 @@ pub mod identity;
 pub mod pb;
 pub mod policy;
 pub mod pseudonym;
+pub mod telemetry;

@@ -54,15 +54,22 @@ async fn disable_triggers(app: &TestApp) {
     exec(app, sql).await.unwrap();
 }
 
-async fn verify(app: &TestApp, head: Option<&pb::SignedTreeHead>) -> vawg_firewall::audit::VerifyReport {
+async fn verify(
+    app: &TestApp,
+    head: Option<&pb::SignedTreeHead>,
+) -> vawg_firewall::audit::VerifyReport {
     let head_file = head.map(|h| {
         let path = app.dir.path().join("receipt.json");
         std::fs::write(&path, serde_json::to_string(&HeadFile::from_pb(h)).unwrap()).unwrap();
         path
     });
-    audit_verify(&app.database_url, Some(&app.pki.audit_key()), head_file.as_deref())
-        .await
-        .unwrap()
+    audit_verify(
+        &app.database_url,
+        Some(&app.pki.audit_key()),
+        head_file.as_deref(),
+    )
+    .await
+    .unwrap()
 }
 
 async fn untouched_log_verifies_and_triggers_refuse_changes(backend: Backend) {
@@ -77,8 +84,16 @@ async fn untouched_log_verifies_and_triggers_refuse_changes(backend: Backend) {
         .unwrap()
         .into_inner();
     assert!(over_grpc.ok, "{over_grpc:?}");
-    assert!(exec(&app, "UPDATE audit_log SET agency_id = 'x' WHERE idx = 1").await.is_err());
-    assert!(exec(&app, "DELETE FROM audit_log WHERE idx = 1").await.is_err());
+    assert!(
+        exec(&app, "UPDATE audit_log SET agency_id = 'x' WHERE idx = 1")
+            .await
+            .is_err()
+    );
+    assert!(
+        exec(&app, "DELETE FROM audit_log WHERE idx = 1")
+            .await
+            .is_err()
+    );
     assert!(exec(&app, "DELETE FROM audit_heads").await.is_err());
     if backend == Backend::Postgres {
         assert!(exec(&app, "TRUNCATE audit_log").await.is_err());
@@ -106,7 +121,9 @@ async fn an_edited_entry_is_named(backend: Backend) {
 async fn a_deleted_entry_is_named(backend: Backend) {
     let (app, _police, head) = with_history(backend).await;
     disable_triggers(&app).await;
-    exec(&app, "DELETE FROM audit_log WHERE idx = 3").await.unwrap();
+    exec(&app, "DELETE FROM audit_log WHERE idx = 3")
+        .await
+        .unwrap();
     let report = verify(&app, Some(&head)).await;
     assert_eq!(report.first_bad_index, Some(3), "{report:?}");
     assert!(report.problem.contains("missing"), "{report:?}");

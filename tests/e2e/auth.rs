@@ -64,10 +64,11 @@ async fn assert_handshake_refused(app: &TestApp, channel: vawg_e2e::AuthChannel,
     let status = list_definitions(channel).await.expect_err("refused");
     assert_eq!(status.code(), Code::Unknown, "{status:?}");
     assert_eq!(status.message(), "transport error");
-    assert!(format!("{status:?}").contains("received fatal alert"), "{status:?}");
-    let entry = app
-        .wait_for_audit(|e| e.reason.contains(reason))
-        .await;
+    assert!(
+        format!("{status:?}").contains("received fatal alert"),
+        "{status:?}"
+    );
+    let entry = app.wait_for_audit(|e| e.reason.contains(reason)).await;
     assert!(!entry.allowed);
     assert_eq!(entry.status, "UNAUTHENTICATED");
     assert_eq!(entry.agency_id, "");
@@ -129,8 +130,11 @@ async fn a_call_without_a_token_is_unauthenticated() {
 }
 
 async fn with_token(app: &TestApp, police: &Agency, token: &str) -> Result<(), tonic::Status> {
-    list_definitions(app.raw(app.client_tls(Some((&police.cert, &police.key))), Some(token)))
-        .await
+    list_definitions(app.raw(
+        app.client_tls(Some((&police.cert, &police.key))),
+        Some(token),
+    ))
+    .await
 }
 
 #[tokio::test]
@@ -156,20 +160,38 @@ async fn expired_wrong_audience_and_wrong_issuer_tokens_are_unauthenticated() {
     let mut not_yet = TokenSpec::new(&police.id, scopes);
     not_yet.not_before_seconds = 600;
     let result = with_token(&app, &police, &app.token(&not_yet)).await;
-    assert_refused_and_audited(&app, result, Code::Unauthenticated, &police.id, "not yet valid")
-        .await;
+    assert_refused_and_audited(
+        &app,
+        result,
+        Code::Unauthenticated,
+        &police.id,
+        "not yet valid",
+    )
+    .await;
 
     let mut aud = TokenSpec::new(&police.id, scopes);
     aud.audience = "urn:some:other:service".into();
     let result = with_token(&app, &police, &app.token(&aud)).await;
-    assert_refused_and_audited(&app, result, Code::Unauthenticated, &police.id, "wrong audience")
-        .await;
+    assert_refused_and_audited(
+        &app,
+        result,
+        Code::Unauthenticated,
+        &police.id,
+        "wrong audience",
+    )
+    .await;
 
     let mut iss = TokenSpec::new(&police.id, scopes);
     iss.issuer = "urn:someone:else".into();
     let result = with_token(&app, &police, &app.token(&iss)).await;
-    assert_refused_and_audited(&app, result, Code::Unauthenticated, &police.id, "wrong issuer")
-        .await;
+    assert_refused_and_audited(
+        &app,
+        result,
+        Code::Unauthenticated,
+        &police.id,
+        "wrong issuer",
+    )
+    .await;
     app.stop().await;
 }
 
@@ -205,15 +227,19 @@ async fn alg_none_and_hs256_signed_with_the_public_key_are_unauthenticated() {
         URL_SAFE_NO_PAD.encode(claims_json(&police.id).to_string())
     );
     let result = with_token(&app, &police, &none).await;
-    assert_refused_and_audited(&app, result, Code::Unauthenticated, &police.id, "invalid token")
-        .await;
+    assert_refused_and_audited(
+        &app,
+        result,
+        Code::Unauthenticated,
+        &police.id,
+        "invalid token",
+    )
+    .await;
 
     // The classic key-confusion attack: HMAC keyed with the (public) verification key.
-    let public_pem = rcgen::KeyPair::from_pem(
-        &std::fs::read_to_string(app.pki.jwt_key()).unwrap(),
-    )
-    .unwrap()
-    .public_key_pem();
+    let public_pem = rcgen::KeyPair::from_pem(&std::fs::read_to_string(app.pki.jwt_key()).unwrap())
+        .unwrap()
+        .public_key_pem();
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     header.kid = Some(kid);
     let hs256 = jsonwebtoken::encode(
@@ -231,7 +257,10 @@ async fn alg_none_and_hs256_signed_with_the_public_key_are_unauthenticated() {
         "algorithm not allowed",
     )
     .await;
-    assert!(!entry.reason.contains(&hs256), "the token never reaches the log");
+    assert!(
+        !entry.reason.contains(&hs256),
+        "the token never reaches the log"
+    );
     app.stop().await;
 }
 
@@ -259,7 +288,9 @@ async fn a_token_for_one_agency_with_the_certificate_of_another_is_unauthenticat
 async fn a_suspended_agency_is_refused_at_once() {
     let app = TestApp::spawn(Backend::Postgres).await;
     let police = police(&app).await;
-    list_definitions(police.authed()).await.expect("active: allowed");
+    list_definitions(police.authed())
+        .await
+        .expect("active: allowed");
     app.store()
         .set_agency_status(&police.id, AgencyStatus::Suspended)
         .await
@@ -298,7 +329,10 @@ async fn a_token_without_the_scope_of_the_action_is_permission_denied() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let police = police(&app).await;
     let token = app.token(&TokenSpec::new(&police.id, [scope::REFERENCE_READ]));
-    let channel = app.raw(app.client_tls(Some((&police.cert, &police.key))), Some(&token));
+    let channel = app.raw(
+        app.client_tls(Some((&police.cert, &police.key))),
+        Some(&token),
+    );
     let status = MetricsServiceClient::new(channel)
         .list_metrics(pb::ListMetricsRequest::default())
         .await

@@ -38,7 +38,11 @@ async fn an_allowed_purpose_releases_only_the_fields_its_policy_unmasks() {
         .await;
     let d = decide(
         &support,
-        check(Action::ReadRecords, Purpose::VictimSupport, LawfulBasis::Consent),
+        check(
+            Action::ReadRecords,
+            Purpose::VictimSupport,
+            LawfulBasis::Consent,
+        ),
     )
     .await;
     assert!(d.allowed, "{d:?}");
@@ -61,15 +65,29 @@ async fn an_allowed_purpose_releases_only_the_fields_its_policy_unmasks() {
     )
     .await;
     assert!(d.allowed, "{d:?}");
-    assert!(d.released_fields.contains(&"victim.demographics.sex".to_string()));
-    assert!(!d.released_fields.contains(&"victim.demographics".to_string()));
+    assert!(
+        d.released_fields
+            .contains(&"victim.demographics.sex".to_string())
+    );
+    assert!(
+        !d.released_fields
+            .contains(&"victim.demographics".to_string())
+    );
     assert!(d.released_fields.iter().all(|f| !f.contains("immigration")));
-    assert!(!d.released_fields.iter().any(|f| f.starts_with("suspect.demographics")));
+    assert!(
+        !d.released_fields
+            .iter()
+            .any(|f| f.starts_with("suspect.demographics"))
+    );
 
     // The same support service for another purpose: denied by default, nothing released.
     let d = decide(
         &support,
-        check(Action::ReadRecords, Purpose::LawEnforcement, LawfulBasis::Consent),
+        check(
+            Action::ReadRecords,
+            Purpose::LawEnforcement,
+            LawfulBasis::Consent,
+        ),
     )
     .await;
     assert!(!d.allowed);
@@ -95,7 +113,11 @@ async fn a_school_may_not_submit_a_court_outcome() {
     let d = decide(&school, req.clone()).await;
     assert!(!d.allowed);
     assert!(d.hard_rule);
-    assert!(d.reason.contains("SCHOOL agency does not produce COURT_OUTCOME"), "{d:?}");
+    assert!(
+        d.reason
+            .contains("SCHOOL agency does not produce COURT_OUTCOME"),
+        "{d:?}"
+    );
     let entry = app.audit_entries().await.pop().unwrap();
     assert!(!entry.allowed && entry.hard_rule);
     assert_eq!(entry.agency_id, "school-100000");
@@ -109,19 +131,47 @@ async fn a_school_may_not_submit_a_court_outcome() {
 async fn immigration_enforcement_is_refused_on_every_rpc() {
     let app = TestApp::spawn(Backend::Postgres).await;
     let ie = app
-        .agency("immigration-enforcement", AgencyKind::ImmigrationEnforcement, &[])
+        .agency(
+            "immigration-enforcement",
+            AgencyKind::ImmigrationEnforcement,
+            &[],
+        )
         .await;
     let refused = |r: Result<(), tonic::Status>, rpc: &str| {
         let status = r.expect_err(rpc);
         assert_eq!(status.code(), Code::PermissionDenied, "{rpc}: {status:?}");
-        assert!(status.message().contains("immigration enforcement"), "{rpc}");
+        assert!(
+            status.message().contains("immigration enforcement"),
+            "{rpc}"
+        );
     };
     let mut defs = ie.definitions();
-    refused(defs.list_definitions(pb::ListDefinitionsRequest {}).await.map(|_| ()), "ListDefinitions");
-    refused(defs.get_definition(pb::GetDefinitionRequest::default()).await.map(|_| ()), "GetDefinition");
-    refused(defs.classify(pb::ClassifyRequest::default()).await.map(|_| ()), "Classify");
+    refused(
+        defs.list_definitions(pb::ListDefinitionsRequest {})
+            .await
+            .map(|_| ()),
+        "ListDefinitions",
+    );
+    refused(
+        defs.get_definition(pb::GetDefinitionRequest::default())
+            .await
+            .map(|_| ()),
+        "GetDefinition",
+    );
+    refused(
+        defs.classify(pb::ClassifyRequest::default())
+            .await
+            .map(|_| ()),
+        "Classify",
+    );
     let mut ingest = ie.ingest();
-    refused(ingest.submit_batch(pb::SubmitBatchRequest::default()).await.map(|_| ()), "SubmitBatch");
+    refused(
+        ingest
+            .submit_batch(pb::SubmitBatchRequest::default())
+            .await
+            .map(|_| ()),
+        "SubmitBatch",
+    );
     refused(
         ingest
             .stream_records(tokio_stream::iter(Vec::<pb::StreamRecordsRequest>::new()))
@@ -129,28 +179,94 @@ async fn immigration_enforcement_is_refused_on_every_rpc() {
             .map(|_| ()),
         "StreamRecords",
     );
-    refused(ingest.retract_record(pb::RetractRecordRequest::default()).await.map(|_| ()), "RetractRecord");
-    let mut metrics = ie.metrics();
-    refused(metrics.list_metrics(pb::ListMetricsRequest::default()).await.map(|_| ()), "ListMetrics");
-    refused(metrics.query_metric(pb::QueryMetricRequest::default()).await.map(|_| ()), "QueryMetric");
     refused(
-        metrics.compare_definitions(pb::CompareDefinitionsRequest::default()).await.map(|_| ()),
+        ingest
+            .retract_record(pb::RetractRecordRequest::default())
+            .await
+            .map(|_| ()),
+        "RetractRecord",
+    );
+    let mut metrics = ie.metrics();
+    refused(
+        metrics
+            .list_metrics(pb::ListMetricsRequest::default())
+            .await
+            .map(|_| ()),
+        "ListMetrics",
+    );
+    refused(
+        metrics
+            .query_metric(pb::QueryMetricRequest::default())
+            .await
+            .map(|_| ()),
+        "QueryMetric",
+    );
+    refused(
+        metrics
+            .compare_definitions(pb::CompareDefinitionsRequest::default())
+            .await
+            .map(|_| ()),
         "CompareDefinitions",
     );
     let mut exchange = ie.exchange();
-    refused(exchange.request_records(pb::RequestRecordsRequest::default()).await.map(|_| ()), "RequestRecords");
-    refused(exchange.subscribe(pb::SubscribeRequest::default()).await.map(|_| ()), "Subscribe");
-    refused(exchange.acknowledge(pb::AcknowledgeRequest::default()).await.map(|_| ()), "Acknowledge");
     refused(
-        exchange.register_sealing_key(pb::RegisterSealingKeyRequest::default()).await.map(|_| ()),
+        exchange
+            .request_records(pb::RequestRecordsRequest::default())
+            .await
+            .map(|_| ()),
+        "RequestRecords",
+    );
+    refused(
+        exchange
+            .subscribe(pb::SubscribeRequest::default())
+            .await
+            .map(|_| ()),
+        "Subscribe",
+    );
+    refused(
+        exchange
+            .acknowledge(pb::AcknowledgeRequest::default())
+            .await
+            .map(|_| ()),
+        "Acknowledge",
+    );
+    refused(
+        exchange
+            .register_sealing_key(pb::RegisterSealingKeyRequest::default())
+            .await
+            .map(|_| ()),
         "RegisterSealingKey",
     );
-    refused(exchange.get_sealing_key(pb::GetSealingKeyRequest::default()).await.map(|_| ()), "GetSealingKey");
+    refused(
+        exchange
+            .get_sealing_key(pb::GetSealingKeyRequest::default())
+            .await
+            .map(|_| ()),
+        "GetSealingKey",
+    );
     let mut fw = ie.firewall();
-    refused(fw.check_purpose(pb::CheckPurposeRequest::default()).await.map(|_| ()), "CheckPurpose");
-    refused(fw.list_policies(pb::ListPoliciesRequest {}).await.map(|_| ()), "ListPolicies");
-    refused(fw.read_audit(pb::ReadAuditRequest::default()).await.map(|_| ()), "ReadAudit");
-    refused(fw.verify_audit(pb::VerifyAuditRequest {}).await.map(|_| ()), "VerifyAudit");
+    refused(
+        fw.check_purpose(pb::CheckPurposeRequest::default())
+            .await
+            .map(|_| ()),
+        "CheckPurpose",
+    );
+    refused(
+        fw.list_policies(pb::ListPoliciesRequest {})
+            .await
+            .map(|_| ()),
+        "ListPolicies",
+    );
+    refused(
+        fw.read_audit(pb::ReadAuditRequest::default())
+            .await
+            .map(|_| ()),
+        "ReadAudit",
+    );
+    refused(
+        fw.verify_audit(pb::VerifyAuditRequest {}).await.map(|_| ()),
+        "VerifyAudit",
+    );
     let mut health = tonic_health::pb::health_client::HealthClient::new(ie.authed());
     refused(
         health
@@ -211,7 +327,11 @@ when { principal.kind == "IMMIGRATION_ENFORCEMENT" || context.purpose == "IMMIGR
     let dir = policies.path().to_path_buf();
     let app = TestApp::spawn_with(Backend::Sqlite, move |s| s.policies_dir = Some(dir)).await;
     let ie = app
-        .agency("immigration-enforcement", AgencyKind::ImmigrationEnforcement, &[])
+        .agency(
+            "immigration-enforcement",
+            AgencyKind::ImmigrationEnforcement,
+            &[],
+        )
         .await;
     let status = ie
         .firewall()
@@ -220,8 +340,15 @@ when { principal.kind == "IMMIGRATION_ENFORCEMENT" || context.purpose == "IMMIGR
         .expect_err("refused whatever the policy says");
     assert_eq!(status.code(), Code::PermissionDenied);
     let entry = app.audit_entries().await.pop().unwrap();
-    assert!(entry.override_attempt && entry.hard_rule && !entry.allowed, "{entry:?}");
-    assert!(entry.policy_ids.contains(&"rogue-immigration-sharing".to_string()));
+    assert!(
+        entry.override_attempt && entry.hard_rule && !entry.allowed,
+        "{entry:?}"
+    );
+    assert!(
+        entry
+            .policy_ids
+            .contains(&"rogue-immigration-sharing".to_string())
+    );
     assert!(entry.reason.contains("attempted override"), "{entry:?}");
 
     let police = app
@@ -315,7 +442,9 @@ permit (principal, action, resource) when { principal.knd == "POLICE" };"#,
 #[tokio::test]
 async fn list_policies_shows_the_reviewed_policies_and_the_hard_rules() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let police = app.agency("police-e23000001", AgencyKind::Police, &[]).await;
+    let police = app
+        .agency("police-e23000001", AgencyKind::Police, &[])
+        .await;
     let list = police
         .firewall()
         .list_policies(pb::ListPoliciesRequest {})
@@ -324,10 +453,18 @@ async fn list_policies_shows_the_reviewed_policies_and_the_hard_rules() {
         .into_inner();
     assert_eq!(list.policy_set_version.len(), 16);
     let ids: Vec<&str> = list.policies.iter().map(|p| p.id.as_str()).collect();
-    for id in ["reference-read", "no-immigration-enforcement", "victim-support"] {
+    for id in [
+        "reference-read",
+        "no-immigration-enforcement",
+        "victim-support",
+    ] {
         assert!(ids.contains(&id), "{id} in {ids:?}");
     }
-    assert!(list.policies.iter().all(|p| !p.description.is_empty() && !p.text.is_empty()));
+    assert!(
+        list.policies
+            .iter()
+            .all(|p| !p.description.is_empty() && !p.text.is_empty())
+    );
     assert_eq!(list.hard_rules.len(), 4);
     app.stop().await;
 }

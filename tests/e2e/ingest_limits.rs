@@ -30,18 +30,25 @@ async fn oversize_requests_are_refused(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
-    let bad = status.get_details_bad_request().expect("BadRequest details");
+    let bad = status
+        .get_details_bad_request()
+        .expect("BadRequest details");
     assert_eq!(bad.field_violations[0].field, "records");
 
     // A message over the size limit is refused by the transport.
     let mut huge = crime("huge", 1);
     huge.case_references.as_mut().unwrap().court_case_number = "X".repeat(100 * 1024);
     let status = ingest
-        .submit_batch(pb::SubmitBatchRequest { records: vec![huge] })
+        .submit_batch(pb::SubmitBatchRequest {
+            records: vec![huge],
+        })
         .await
         .unwrap_err();
     assert!(
-        matches!(status.code(), tonic::Code::OutOfRange | tonic::Code::ResourceExhausted),
+        matches!(
+            status.code(),
+            tonic::Code::OutOfRange | tonic::Code::ResourceExhausted
+        ),
         "{status:?}"
     );
 
@@ -75,7 +82,10 @@ async fn oversize_requests_are_refused(backend: Backend) {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(acks.message().await.unwrap_err().code(), tonic::Code::InvalidArgument);
+    assert_eq!(
+        acks.message().await.unwrap_err().code(),
+        tonic::Code::InvalidArgument
+    );
     app.stop().await;
 }
 both_backends!(limits, oversize_requests_are_refused);

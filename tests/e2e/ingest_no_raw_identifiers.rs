@@ -150,15 +150,24 @@ async fn identifiers_never_reach_tables_logs_or_responses(backend: Backend) {
             }
         }
     }
-    assert!(columns_scanned > 40, "only {columns_scanned} columns scanned");
+    assert!(
+        columns_scanned > 40,
+        "only {columns_scanned} columns scanned"
+    );
     assert!(found.is_empty(), "raw identifiers at rest: {found:?}");
     assert_eq!(app.store().count_records(Some(MET_ID)).await.unwrap(), 2);
     app.stop().await;
 
     let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).to_lowercase();
-    assert!(logs.contains("records ingested"), "the log capture saw the hub");
+    assert!(
+        logs.contains("records ingested"),
+        "the log capture saw the hub"
+    );
     for n in NEEDLES {
         assert!(!logs.contains(&n.to_lowercase()), "{n} in the logs");
     }
 }
-both_backends!(no_raw_identifiers, identifiers_never_reach_tables_logs_or_responses);
+both_backends!(
+    no_raw_identifiers,
+    identifiers_never_reach_tables_logs_or_responses
+);

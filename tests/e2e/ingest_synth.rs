@@ -8,7 +8,11 @@ use crate::both_backends;
 
 async fn synthetic_journeys_ingest_cleanly(backend: Backend) {
     let data = synth::generate(250, 11);
-    assert_eq!(data.records, synth::generate(250, 11).records, "deterministic per seed");
+    assert_eq!(
+        data.records,
+        synth::generate(250, 11).records,
+        "deterministic per seed"
+    );
     let app = TestApp::spawn(backend).await;
     let mut accepted = 0;
     for a in &data.agencies {
@@ -19,7 +23,9 @@ async fn synthetic_journeys_ingest_cleanly(backend: Backend) {
             .cloned()
             .collect::<Vec<_>>()
             .chunks(100)
-            .map(|c| pb::StreamRecordsRequest { records: c.to_vec() })
+            .map(|c| pb::StreamRecordsRequest {
+                records: c.to_vec(),
+            })
             .collect();
         let mut acks = agency
             .ingest()

@@ -183,7 +183,11 @@ async fn spans_and_metrics_reach_an_otlp_receiver() {
 
     let app = TestApp::spawn(Backend::Sqlite).await;
     let police = app
-        .agency("police-e23000001", vawg_hub::identity::AgencyKind::Police, &[])
+        .agency(
+            "police-e23000001",
+            vawg_hub::identity::AgencyKind::Police,
+            &[],
+        )
         .await;
     let mut client = DefinitionServiceClient::new(police.authed());
 

@@ -30,8 +30,8 @@ use vawg_hub::{
     pb::{
         definition_service_client::DefinitionServiceClient,
         exchange_service_client::ExchangeServiceClient,
-        firewall_service_client::FirewallServiceClient,
-        ingest_service_client::IngestServiceClient, metrics_service_client::MetricsServiceClient,
+        firewall_service_client::FirewallServiceClient, ingest_service_client::IngestServiceClient,
+        metrics_service_client::MetricsServiceClient,
     },
 };
 use vawg_server::{
@@ -57,9 +57,9 @@ pub struct Bearer(Option<AsciiMetadataValue>);
 impl Bearer {
     /// A bearer token; `None` sends no authorization header.
     pub fn new(token: Option<&str>) -> Bearer {
-        Bearer(token.map(|t| {
-            MetadataValue::try_from(format!("Bearer {t}")).expect("token is ASCII")
-        }))
+        Bearer(
+            token.map(|t| MetadataValue::try_from(format!("Bearer {t}")).expect("token is ASCII")),
+        )
     }
 }
 
@@ -242,7 +242,8 @@ impl TestApp {
             .expect("register agency");
         let (cert, key) = self.issue_cert(id, kind, None);
         let token = self.token(&TokenSpec::new(id, default_scopes(kind)));
-        let channel = connect_with_retry(&self.endpoint(self.client_tls(Some((&cert, &key))))).await;
+        let channel =
+            connect_with_retry(&self.endpoint(self.client_tls(Some((&cert, &key))))).await;
         Agency {
             id: id.to_string(),
             kind,

@@ -325,10 +325,7 @@ impl HeadSigner {
             .key
             .sign(&self.rng, &head_message(tree_size, &root, ts_ms))
             .map_err(|_| Error::Keys("signing the audit head failed".into()))?;
-        let when = Utc
-            .timestamp_millis_opt(ts_ms)
-            .single()
-            .unwrap_or(now);
+        let when = Utc.timestamp_millis_opt(ts_ms).single().unwrap_or(now);
         Ok(pb::SignedTreeHead {
             tree_size,
             root_hash: root.to_vec(),
@@ -417,8 +414,8 @@ async fn load_state(store: &Store) -> Result<LogState, Error> {
                 frontier.size()
             ))));
         }
-        let leaf: [u8; 32] = decode32(&leaf)
-            .ok_or_else(|| corrupt(format!("audit entry {idx}: leaf hash")))?;
+        let leaf: [u8; 32] =
+            decode32(&leaf).ok_or_else(|| corrupt(format!("audit entry {idx}: leaf hash")))?;
         chain = decode32(&ch).ok_or_else(|| corrupt(format!("audit entry {idx}: chain hash")))?;
         frontier.push(leaf);
     }
@@ -545,18 +542,19 @@ pub async fn verify_store(
         problem,
         root_hash: frontier.root(),
     };
-    if let Some(v) = &verifier {
-        if let Some(h) = heads.iter().find(|h| !v.verify(h)) {
-            return Ok(bad(
-                h.tree_size.saturating_sub(1),
-                format!(
-                    "the head for {} entries does not carry a valid signature by key {}",
-                    h.tree_size,
-                    signer.map(|s| s.key_id()).unwrap_or_default()
-                ),
-                &Frontier::default(),
-            ));
-        }
+    if let Some(h) = verifier
+        .as_ref()
+        .and_then(|v| heads.iter().find(|h| !v.verify(h)))
+    {
+        return Ok(bad(
+            h.tree_size.saturating_sub(1),
+            format!(
+                "the head for {} entries does not carry a valid signature by key {}",
+                h.tree_size,
+                signer.map(|s| s.key_id()).unwrap_or_default()
+            ),
+            &Frontier::default(),
+        ));
     }
     let mut frontier = Frontier::default();
     let mut chain = [0u8; 32];
@@ -570,7 +568,10 @@ pub async fn verify_store(
             if row.idx != i {
                 return Ok(bad(
                     i,
-                    format!("entry {i} is missing (the next stored entry is {})", row.idx),
+                    format!(
+                        "entry {i} is missing (the next stored entry is {})",
+                        row.idx
+                    ),
                     &frontier,
                 ));
             }
@@ -587,7 +588,10 @@ pub async fn verify_store(
                 Ok(r) if r.index != i => {
                     return Ok(bad(
                         i,
-                        format!("entry {i} holds the entry written at position {} (moved)", r.index),
+                        format!(
+                            "entry {i} holds the entry written at position {} (moved)",
+                            r.index
+                        ),
                         &frontier,
                     ));
                 }
@@ -627,7 +631,11 @@ pub async fn verify_store(
         }
     }
     let size = frontier.size();
-    if let Some(h) = heads.iter().filter(|h| h.tree_size > size).max_by_key(|h| h.tree_size) {
+    if let Some(h) = heads
+        .iter()
+        .filter(|h| h.tree_size > size)
+        .max_by_key(|h| h.tree_size)
+    {
         return Ok(bad(
             size,
             format!(

@@ -415,7 +415,10 @@ impl Firewall {
 
     /// Verifies the whole log against every head the hub has signed and, if given, a head an
     /// agency holds.
-    pub async fn verify(&self, against: Option<&pb::SignedTreeHead>) -> Result<VerifyReport, Error> {
+    pub async fn verify(
+        &self,
+        against: Option<&pb::SignedTreeHead>,
+    ) -> Result<VerifyReport, Error> {
         crate::audit::verify_store(&self.inner.store, Some(self.inner.log.signer()), against).await
     }
 

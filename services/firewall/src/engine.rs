@@ -7,11 +7,7 @@
 //!   that is allowed gets the union of the fields of the permits that allowed it.
 //! - no templates.
 
-use std::{
-    collections::BTreeSet,
-    path::Path,
-    str::FromStr,
-};
+use std::{collections::BTreeSet, path::Path, str::FromStr};
 
 use cedar_policy::{
     Authorizer, Context, Decision as CedarDecision, Effect, Entities, EntityUid, PolicyId,
@@ -338,4 +334,39 @@ impl PolicyEngine {
 fn uid(ty: &str, id: &str) -> Result<EntityUid, String> {
     let literal = format!("{ty}::{}", serde_json::Value::String(id.to_string()));
     EntityUid::from_str(&literal).map_err(|e| format!("entity id: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_policies_validate_and_every_one_is_described() {
+        let engine = PolicyEngine::embedded().expect("embedded policies validate");
+        assert_eq!(engine.version().len(), 16);
+        assert!(engine.policies().iter().all(|p| !p.description.is_empty()));
+        assert!(
+            engine
+                .policies()
+                .iter()
+                .any(|p| p.id == "no-immigration-enforcement" && p.effect == "forbid")
+        );
+    }
+
+    #[test]
+    fn two_schemas_or_duplicate_ids_are_refused() {
+        let schema = EMBEDDED[0].1.to_string();
+        let two = vec![
+            ("a.cedarschema".to_string(), schema.clone()),
+            ("b.cedarschema".to_string(), schema.clone()),
+        ];
+        assert!(PolicyEngine::from_files(&two).is_err());
+        let p = r#"@id("same") @description("d") permit (principal, action, resource);"#;
+        let dup = vec![
+            ("s.cedarschema".to_string(), schema),
+            ("a.cedar".to_string(), p.to_string()),
+            ("b.cedar".to_string(), p.to_string()),
+        ];
+        assert!(PolicyEngine::from_files(&dup).is_err());
+    }
 }

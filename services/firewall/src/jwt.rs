@@ -20,7 +20,8 @@ use crate::Error;
 
 /// The only algorithms accepted. Never `none`, never HMAC (which would let anyone holding the
 /// public key forge tokens).
-pub const ALLOWED_ALGORITHMS: [Algorithm; 3] = [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA];
+pub const ALLOWED_ALGORITHMS: [Algorithm; 3] =
+    [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA];
 
 /// Clock-skew allowance for `exp` and `nbf`, in seconds.
 pub const LEEWAY_SECONDS: u64 = 30;
@@ -179,7 +180,8 @@ impl TokenValidator {
     /// Validates a token; the error says why in words fit for the caller (no token content).
     pub fn validate(&self, token: &str) -> Result<Claims, Error> {
         let refuse = |why: &str| Error::Unauthenticated(format!("invalid token: {why}"));
-        let header = decode_header(token).map_err(|_| refuse("malformed or unsupported algorithm"))?;
+        let header =
+            decode_header(token).map_err(|_| refuse("malformed or unsupported algorithm"))?;
         if !ALLOWED_ALGORITHMS.contains(&header.alg) {
             return Err(refuse("algorithm not allowed (RS256, ES256 or EdDSA only)"));
         }

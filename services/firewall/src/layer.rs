@@ -9,8 +9,8 @@ use std::{
 };
 
 use futures::future::BoxFuture;
-use rustls::pki_types::CertificateDer;
 use http::{Request, Response};
+use rustls::pki_types::CertificateDer;
 use tonic::{
     Code, Status,
     body::Body,
@@ -85,7 +85,10 @@ impl Authenticator {
         let token = call
             .authorization
             .as_deref()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| unauthenticated(agency_id, "a bearer token is required"))?;

@@ -238,7 +238,7 @@ pub struct HeadFile {
 impl HeadFile {
     /// From the contract message.
     pub fn from_pb(h: &pb::SignedTreeHead) -> HeadFile {
-        let ts = h.timestamp.clone().unwrap_or_default();
+        let ts = h.timestamp.unwrap_or_default();
         HeadFile {
             tree_size: h.tree_size,
             root_hash: hex::encode(&h.root_hash),
@@ -309,7 +309,7 @@ pub async fn audit(cmd: AuditCommand) -> anyhow::Result<bool> {
                 println!(
                     "audit log OK: {} entries, root {}",
                     report.entries_checked,
-                    hex::encode(&report.root_hash)
+                    hex::encode(report.root_hash)
                 );
             } else {
                 println!(

@@ -6,19 +6,20 @@ use std::{future::Future, net::SocketAddr, path::Path, sync::Arc};
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
-use vawg_hub::{
-    definition::{Definition, DefinitionSet},
-    pb::{
-        self, definition_service_server::DefinitionServiceServer,
-        firewall_service_server::FirewallServiceServer,
-        ingest_service_server::IngestServiceServer,
-        metrics_service_server::MetricsServiceServer,
-    },
-};
 use vawg_firewall::{
     Firewall, audit::HeadSigner, engine::PolicyEngine, jwt::TokenValidator, layer::AuthLayer,
     service::FirewallApi,
 };
+use vawg_hub::{
+    definition::{Definition, DefinitionSet},
+    pb::{
+        self, definition_service_server::DefinitionServiceServer,
+        exchange_service_server::ExchangeServiceServer,
+        firewall_service_server::FirewallServiceServer, ingest_service_server::IngestServiceServer,
+        metrics_service_server::MetricsServiceServer,
+    },
+};
+use vawg_exchange::{ExchangeApi, ExchangeSettings};
 use vawg_ingest::{IngestApi, IngestLimits};
 use vawg_metrics::MetricsApi;
 use vawg_store::Store;
@@ -36,6 +37,7 @@ pub struct Application {
     store: Store,
     ingest: IngestApi,
     metrics: MetricsApi,
+    exchange: ExchangeApi,
     firewall: Firewall,
     auth: AuthLayer,
     tls: Arc<rustls::ServerConfig>,
@@ -53,13 +55,27 @@ impl Application {
         let ingest = IngestApi::new(
             store.clone(),
             definitions.clone(),
-            keyring,
+            keyring.clone(),
             IngestLimits {
                 max_batch_records: settings.limits.max_batch_records,
                 max_stream_records: settings.limits.max_stream_records,
             },
         );
         let (firewall, auth, tls) = build_security(&settings, store.clone()).await?;
+        let exchange = ExchangeApi::new(
+            store.clone(),
+            firewall.clone(),
+            keyring,
+            ExchangeSettings {
+                poll_interval: std::time::Duration::from_millis(
+                    settings.exchange.poll_interval_ms.max(10),
+                ),
+                max_records: settings.exchange.max_records.max(1),
+                ..ExchangeSettings::default()
+            },
+        )
+        .await
+        .context("starting the exchange")?;
         let metrics = MetricsApi::new(
             store.clone(),
             vawg_hub::disclosure::DisclosureRules {
@@ -89,6 +105,7 @@ impl Application {
             store,
             ingest,
             metrics,
+            exchange,
             firewall,
             auth,
             tls,
@@ -128,9 +145,14 @@ impl Application {
             .set_serving::<DefinitionServiceServer<DefinitionApi>>()
             .await;
         health.set_serving::<IngestServiceServer<IngestApi>>().await;
-        health.set_serving::<MetricsServiceServer<MetricsApi>>().await;
+        health
+            .set_serving::<MetricsServiceServer<MetricsApi>>()
+            .await;
         health
             .set_serving::<FirewallServiceServer<FirewallApi>>()
+            .await;
+        health
+            .set_serving::<ExchangeServiceServer<ExchangeApi>>()
             .await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -140,7 +162,8 @@ impl Application {
             DefinitionServiceServer::new(DefinitionApi::new(self.definitions.clone()))
                 .max_decoding_message_size(max);
         let ingest = IngestServiceServer::new(self.ingest.clone()).max_decoding_message_size(max);
-        let metrics = MetricsServiceServer::new(self.metrics.clone()).max_decoding_message_size(max);
+        let metrics =
+            MetricsServiceServer::new(self.metrics.clone()).max_decoding_message_size(max);
         // Probes: `grpc.health.v1.Health` itself answers SERVING while the process serves
         // (liveness); "" and the services follow the deep checks (readiness).
         health
@@ -162,6 +185,13 @@ impl Application {
                     ),
             )
         });
+        // Open subscriptions are endless streams: end them when shutdown starts, or the graceful
+        // shutdown would wait for them for ever.
+        let exchange = self.exchange.clone();
+        let shutdown = async move {
+            shutdown.await;
+            exchange.shutdown();
+        };
         tracing::info!(addr = %self.local_addr, "vawg-hub serving");
         Server::builder()
             .accept_http1(true)
@@ -175,6 +205,9 @@ impl Application {
             .add_service(definitions)
             .add_service(ingest)
             .add_service(metrics)
+            .add_service(
+                ExchangeServiceServer::new(self.exchange.clone()).max_decoding_message_size(max),
+            )
             .add_service(FirewallServiceServer::new(FirewallApi::new(
                 self.firewall.clone(),
             )))
@@ -225,7 +258,10 @@ async fn build_security(
         Some(dir) => PolicyEngine::load_dir(dir)?,
         None => PolicyEngine::embedded()?,
     };
-    tracing::info!(policy_set_version = engine.version(), "firewall policies validated");
+    tracing::info!(
+        policy_set_version = engine.version(),
+        "firewall policies validated"
+    );
     let firewall = Firewall::new(store, engine, signer).await?;
     let auth = AuthLayer::new(firewall.clone(), tokens);
     Ok((firewall, auth, tls))

@@ -18,7 +18,10 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{metadata::MetadataValue, transport::Server};
 use vawg_hub::{
     identity::{CallerIdentity, scope},
-    pb::{self, ingest_service_client::IngestServiceClient, ingest_service_server::IngestServiceServer},
+    pb::{
+        self, ingest_service_client::IngestServiceClient,
+        ingest_service_server::IngestServiceServer,
+    },
 };
 use vawg_ingest::{
     IngestApi, IngestLimits,
@@ -96,7 +99,10 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 "  baseline:      {:>10.0} records/s ({:.2} s, {})",
                 report.baseline_records_per_second, report.baseline_seconds, report.baseline
             );
-            println!("  ratio:         {:>10.2} (StreamRecords / baseline)", report.ratio);
+            println!(
+                "  ratio:         {:>10.2} (StreamRecords / baseline)",
+                report.ratio
+            );
             if let Some(path) = &args.json {
                 std::fs::write(path, serde_json::to_vec_pretty(&report)?)
                     .with_context(|| format!("writing {}", path.display()))?;
@@ -108,7 +114,10 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
 
 /// Measures ingest against the baseline.
 pub async fn ingest(args: &BenchIngestArgs) -> anyhow::Result<IngestBenchReport> {
-    anyhow::ensure!(args.records > 0 && args.chunk > 0, "--records and --chunk must be positive");
+    anyhow::ensure!(
+        args.records > 0 && args.chunk > 0,
+        "--records and --chunk must be positive"
+    );
     let store = Store::connect(&args.database).await.context("connecting")?;
     store.migrate().await.context("migrating")?;
     let settings = Settings {
@@ -210,7 +219,9 @@ pub async fn ingest(args: &BenchIngestArgs) -> anyhow::Result<IngestBenchReport>
         }
         let chunks: Vec<pb::StreamRecordsRequest> = mine
             .chunks(args.chunk)
-            .map(|c| pb::StreamRecordsRequest { records: c.to_vec() })
+            .map(|c| pb::StreamRecordsRequest {
+                records: c.to_vec(),
+            })
             .collect();
         let mut client = IngestServiceClient::new(channel.clone())
             .max_decoding_message_size(64 * 1024 * 1024)

@@ -41,6 +41,29 @@ pub struct Settings {
     pub policies_dir: Option<PathBuf>,
     /// Statistical disclosure control applied to every metric cell.
     pub disclosure: DisclosureSettings,
+    /// Record sharing and notification delivery.
+    pub exchange: ExchangeConfig,
+}
+
+/// Record sharing and notification delivery.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExchangeConfig {
+    /// How often an idle subscription re-reads the outbox without a wake-up, in milliseconds:
+    /// the bound on the delay of a lost wake-up (PostgreSQL `NOTIFY` or the in-process signal
+    /// on SQLite normally deliver at once).
+    pub poll_interval_ms: u64,
+    /// Most records one `RequestRecords` returns.
+    pub max_records: u32,
+}
+
+impl Default for ExchangeConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval_ms: 500,
+            max_records: 500,
+        }
+    }
 }
 
 /// Statistical disclosure control defaults (GSS guidance on small counts: withhold 1-4).
@@ -56,7 +79,10 @@ pub struct DisclosureSettings {
 
 impl Default for DisclosureSettings {
     fn default() -> Self {
-        Self { threshold: 5, rounding_base: 0 }
+        Self {
+            threshold: 5,
+            rounding_base: 0,
+        }
     }
 }
 
@@ -201,6 +227,7 @@ impl Default for Settings {
             audit: AuditSettings::default(),
             policies_dir: None,
             disclosure: DisclosureSettings::default(),
+            exchange: ExchangeConfig::default(),
         }
     }
 }

@@ -3,10 +3,25 @@
 use std::path::PathBuf;
 
 use tokio::sync::oneshot;
-use tonic::transport::Channel;
-use vawg_hub::pb::{self, definition_service_client::DefinitionServiceClient};
+use tonic::{
+    metadata::AsciiMetadataValue,
+    service::interceptor::InterceptedService,
+    transport::{Certificate, ClientTlsConfig, Endpoint, Identity},
+};
+use vawg_hub::{
+    identity::AgencyKind,
+    pb::{
+        self, definition_service_client::DefinitionServiceClient,
+        firewall_service_client::FirewallServiceClient,
+    },
+};
 
-use crate::{app::Application, config::Settings, telemetry};
+use crate::{
+    app::Application,
+    config::{AuditSettings, JwtSettings, Settings, TlsSettings},
+    pki::{self, Pki, TokenSpec},
+    telemetry,
+};
 
 /// Options of the demo.
 #[derive(Debug, clap::Args)]
@@ -28,13 +43,54 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| temp.path().to_path_buf());
     std::fs::create_dir_all(&data_dir)?;
+    // A development PKI in the data folder: the hub only ever listens with mutual TLS.
+    let pki_dir = data_dir.join("pki");
+    let pki = if pki_dir.join("ca.pem").exists() {
+        Pki::at(&pki_dir)
+    } else {
+        pki::init(&pki_dir)?
+    };
     let settings = Settings {
         listen: ([127, 0, 0, 1], if args.keep_running { 50051 } else { 0 }).into(),
         database_url: format!("sqlite://{}", data_dir.join("vawg-hub.db").display()),
+        tls: Some(TlsSettings {
+            ca_cert: pki.ca_cert(),
+            server_cert: pki.server_cert(),
+            server_key: pki.server_key(),
+        }),
+        jwt: Some(JwtSettings {
+            issuer: pki::DEV_ISSUER.into(),
+            audience: pki::DEV_AUDIENCE.into(),
+            jwks_file: pki.jwks(),
+        }),
+        audit: AuditSettings {
+            signing_key: Some(pki.audit_key()),
+        },
         ..Settings::default()
     };
     let app = Application::build(settings).await?;
     let addr = app.local_addr();
+    // Two demo agencies: a police force, and an immigration-enforcement body to show the
+    // firewall refusing it.
+    for (id, kind, areas) in [
+        (
+            "police-e23000001",
+            AgencyKind::Police,
+            vec!["E23000001".to_string()],
+        ),
+        (
+            "immigration-enforcement",
+            AgencyKind::ImmigrationEnforcement,
+            vec![],
+        ),
+    ] {
+        if app.store().agency(id).await?.is_none() {
+            app.store()
+                .add_agency(id, &format!("{id} (demo)"), kind, &areas)
+                .await?;
+        }
+        pki::issue(&pki, id, kind, None)?;
+    }
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stop_rx.await;
@@ -44,10 +100,37 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         data_dir.display()
     );
 
-    let channel = Channel::from_shared(format!("http://{addr}"))?
-        .connect()
-        .await?;
-    let mut defs = DefinitionServiceClient::new(channel);
+    let connect = |agency: &'static str, kind: AgencyKind| {
+        let pki = pki.clone();
+        async move {
+            let tls = ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(std::fs::read(pki.ca_cert())?))
+                .identity(Identity::from_pem(
+                    std::fs::read(pki.agency_cert(agency))?,
+                    std::fs::read(pki.agency_key(agency))?,
+                ))
+                .domain_name("localhost");
+            let channel = Endpoint::from_shared(format!("https://{addr}"))?
+                .tls_config(tls)?
+                .connect()
+                .await?;
+            let token = pki::mint_token(
+                &pki.jwt_key(),
+                &TokenSpec::new(agency, vawg_firewall::default_scopes(kind)),
+            )?;
+            let bearer: AsciiMetadataValue = format!("Bearer {token}").parse()?;
+            anyhow::Ok(InterceptedService::new(
+                channel,
+                move |mut req: tonic::Request<()>| {
+                    req.metadata_mut().insert("authorization", bearer.clone());
+                    Ok(req)
+                },
+            ))
+        }
+    };
+    let police = connect("police-e23000001", AgencyKind::Police).await?;
+    println!("connected as police-e23000001 over mutual TLS with a bearer token");
+    let mut defs = DefinitionServiceClient::new(police.clone());
     let list = defs
         .list_definitions(pb::ListDefinitionsRequest {})
         .await?
@@ -109,8 +192,41 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
     }
 
+    println!("\nThe firewall:");
+    let immigration = connect(
+        "immigration-enforcement",
+        AgencyKind::ImmigrationEnforcement,
+    )
+    .await?;
+    match DefinitionServiceClient::new(immigration)
+        .list_definitions(pb::ListDefinitionsRequest {})
+        .await
+    {
+        Ok(_) => anyhow::bail!("the firewall let immigration enforcement in"),
+        Err(status) => println!(
+            "  immigration-enforcement -> refused ({:?}): {}",
+            status.code(),
+            status.message()
+        ),
+    }
+    let mut firewall = FirewallServiceClient::new(police);
+    let verified = firewall
+        .verify_audit(pb::VerifyAuditRequest {})
+        .await?
+        .into_inner();
+    println!(
+        "  audit log: {} entries, verified {}",
+        verified.entries_checked,
+        if verified.ok { "OK" } else { "FAILED" }
+    );
+
     if args.keep_running {
-        println!("\nHub left running on {addr}. Try: grpcurl -plaintext {addr} list");
+        println!(
+            "\nHub left running on {addr}. Certificates and keys are in {}; mint a token with \
+             `vawg-hub token --agency police-e23000001 --scopes reference:read --key {}`",
+            pki.dir.display(),
+            pki.jwt_key().display()
+        );
         telemetry::shutdown_signal().await;
     }
     let _ = stop_tx.send(());

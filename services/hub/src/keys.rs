@@ -192,7 +192,11 @@ mod tests {
         settings.pseudonym.secret = Some(secret.clone().into());
         settings.pseudonym.previous = vec![PreviousKey {
             key_id: "k1".into(),
-            secret: Some(base64::engine::general_purpose::STANDARD.encode([9u8; 32]).into()),
+            secret: Some(
+                base64::engine::general_purpose::STANDARD
+                    .encode([9u8; 32])
+                    .into(),
+            ),
             secret_file: None,
         }];
         let ring = load_keyring(&settings).unwrap();

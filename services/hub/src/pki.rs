@@ -14,8 +14,8 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{Datelike, Utc};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType, date_time_ymd,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType, date_time_ymd,
 };
 use vawg_firewall::{audit::key_id_of, cert::AGENCY_URI_PREFIX, jwt::Claims};
 use vawg_hub::identity::AgencyKind;
@@ -265,8 +265,8 @@ impl TokenSpec {
 /// Signs a token with the ES256 key in `key_file` (PKCS#8 PEM); its `kid` is derived from the
 /// public key, as in the JWKS.
 pub fn mint_token(key_file: &Path, spec: &TokenSpec) -> anyhow::Result<String> {
-    let pem = fs::read_to_string(key_file)
-        .with_context(|| format!("reading {}", key_file.display()))?;
+    let pem =
+        fs::read_to_string(key_file).with_context(|| format!("reading {}", key_file.display()))?;
     let kid = key_id_of(KeyPair::from_pem(&pem)?.public_key_raw());
     let now = Utc::now().timestamp();
     let at = |offset: i64| u64::try_from(now + offset).unwrap_or(0);

@@ -71,7 +71,10 @@ pub struct SynthData {
 
 impl SynthData {
     /// The records of one agency, in order.
-    pub fn records_of<'a>(&'a self, agency_id: &'a str) -> impl Iterator<Item = &'a pb::VawgRecord> {
+    pub fn records_of<'a>(
+        &'a self,
+        agency_id: &'a str,
+    ) -> impl Iterator<Item = &'a pb::VawgRecord> {
         self.records
             .iter()
             .filter(move |r| r.source_agency_id == agency_id)
@@ -89,21 +92,66 @@ struct Force {
 }
 
 const FORCES: [Force; 5] = [
-    Force { gss: "E23000001", slug: "london", la: None, weight: 40 },
-    Force { gss: "E23000005", slug: "greater-manchester", la: Some("E08000003"), weight: 20 },
-    Force { gss: "E23000014", slug: "west-midlands", la: Some("E08000025"), weight: 18 },
-    Force { gss: "E23000010", slug: "west-yorkshire", la: Some("E08000035"), weight: 15 },
-    Force { gss: "W15000003", slug: "south-wales", la: Some("W06000015"), weight: 7 },
+    Force {
+        gss: "E23000001",
+        slug: "london",
+        la: None,
+        weight: 40,
+    },
+    Force {
+        gss: "E23000005",
+        slug: "greater-manchester",
+        la: Some("E08000003"),
+        weight: 20,
+    },
+    Force {
+        gss: "E23000014",
+        slug: "west-midlands",
+        la: Some("E08000025"),
+        weight: 18,
+    },
+    Force {
+        gss: "E23000010",
+        slug: "west-yorkshire",
+        la: Some("E08000035"),
+        weight: 15,
+    },
+    Force {
+        gss: "W15000003",
+        slug: "south-wales",
+        la: Some("W06000015"),
+        weight: 7,
+    },
 ];
 
 const GIVEN: [&str; 12] = [
-    "Testina", "Synthia", "Fakey", "Mocka", "Exempla", "Dummia", "Placida", "Fictiva", "Sampla",
-    "Nomina", "Pretendia", "Specima",
+    "Testina",
+    "Synthia",
+    "Fakey",
+    "Mocka",
+    "Exempla",
+    "Dummia",
+    "Placida",
+    "Fictiva",
+    "Sampla",
+    "Nomina",
+    "Pretendia",
+    "Specima",
 ];
-const GIVEN_MALE: [&str; 6] = ["Testo", "Fakeston", "Mockard", "Dummond", "Synthan", "Exemplo"];
+const GIVEN_MALE: [&str; 6] = [
+    "Testo", "Fakeston", "Mockard", "Dummond", "Synthan", "Exemplo",
+];
 const FAMILY: [&str; 10] = [
-    "Mockford", "Exampleton", "Placeholder", "Fakesby", "Testwood", "Dummington", "Synthley",
-    "Fictionby", "Samplethorpe", "Notreal",
+    "Mockford",
+    "Exampleton",
+    "Placeholder",
+    "Fakesby",
+    "Testwood",
+    "Dummington",
+    "Synthley",
+    "Fictionby",
+    "Samplethorpe",
+    "Notreal",
 ];
 
 /// What a journey's crime is.
@@ -247,7 +295,11 @@ impl Gen {
                 *x = self.rng.gen_range(0..10);
             }
             if let Some(c) = nhs_check_digit(&d) {
-                break d.iter().chain([&c]).map(|x| char::from(b'0' + *x as u8)).collect::<String>();
+                break d
+                    .iter()
+                    .chain([&c])
+                    .map(|x| char::from(b'0' + *x as u8))
+                    .collect::<String>();
             }
         };
         let r: f64 = self.rng.r#gen();
@@ -281,7 +333,11 @@ impl Gen {
                 local_person_id: String::new(),
             },
             demographics: pb::Demographics {
-                sex: if female { pb::Sex::Female } else { pb::Sex::Male } as i32,
+                sex: if female {
+                    pb::Sex::Female
+                } else {
+                    pb::Sex::Male
+                } as i32,
                 age_at_event: Some(age),
                 ethnic_group: ethnic as i32,
                 disability: if self.chance(0.22) {
@@ -399,8 +455,7 @@ pub fn generate(journeys: usize, seed: u64) -> SynthData {
             .map(|la| (la, pb::AreaLevel::LocalAuthority))
             .unwrap_or(pfa);
 
-        let crime_at = start
-            + Duration::minutes(g.rng.gen_range(0..365 * 24 * 60));
+        let crime_at = start + Duration::minutes(g.rng.gen_range(0..365 * 24 * 60));
         let r: f64 = g.rng.r#gen();
         let crime = if r < 0.002 {
             Crime::Homicide
@@ -447,7 +502,11 @@ pub fn generate(journeys: usize, seed: u64) -> SynthData {
         let suspect = if crime != Crime::DomesticAbuse && g.chance(0.12) {
             None
         } else if !known_s.is_empty() && g.chance(0.1) {
-            Some(suspects[known_s[g.rng.gen_range(0..known_s.len())]].1.clone())
+            Some(
+                suspects[known_s[g.rng.gen_range(0..known_s.len())]]
+                    .1
+                    .clone(),
+            )
         } else {
             let female_victim = victim.demographics.sex == pb::Sex::Female as i32;
             let female = !female_victim && g.chance(0.3);
@@ -492,7 +551,10 @@ pub fn generate(journeys: usize, seed: u64) -> SynthData {
             }
         };
         let da_related = matches!(crime, Crime::DomesticAbuse | Crime::Homicide)
-            || matches!(relationship, pb::Relationship::Partner | pb::Relationship::ExPartner);
+            || matches!(
+                relationship,
+                pb::Relationship::Partner | pb::Relationship::ExPartner
+            );
         let online_flag = g.chance(0.1);
         g.emit(
             &police,
@@ -530,7 +592,11 @@ pub fn generate(journeys: usize, seed: u64) -> SynthData {
         }
 
         // Police investigation and the criminal justice journey.
-        let outcome = |g: &mut Gen, at: DateTime<Utc>, t: u32, group: pb::PoliceOutcomeGroup, refs: &pb::CaseReferences| {
+        let outcome = |g: &mut Gen,
+                       at: DateTime<Utc>,
+                       t: u32,
+                       group: pb::PoliceOutcomeGroup,
+                       refs: &pb::CaseReferences| {
             g.emit(
                 &police,
                 "PO",
@@ -550,7 +616,13 @@ pub fn generate(journeys: usize, seed: u64) -> SynthData {
         let investigated = crime_at + g.delay(30.0);
         let roll: f64 = g.rng.r#gen();
         if crime != Crime::Homicide && suspect.is_none() {
-            outcome(&mut g, investigated, 18, pb::PoliceOutcomeGroup::NoSuspectIdentified, &refs);
+            outcome(
+                &mut g,
+                investigated,
+                18,
+                pb::PoliceOutcomeGroup::NoSuspectIdentified,
+                &refs,
+            );
         } else if crime != Crime::Homicide && roll < 0.25 {
             g.emit(
                 &police,
@@ -567,9 +639,21 @@ pub fn generate(journeys: usize, seed: u64) -> SynthData {
                     case_ended: true,
                 }),
             );
-            outcome(&mut g, investigated + Duration::days(2), 16, pb::PoliceOutcomeGroup::VictimDoesNotSupport, &refs);
+            outcome(
+                &mut g,
+                investigated + Duration::days(2),
+                16,
+                pb::PoliceOutcomeGroup::VictimDoesNotSupport,
+                &refs,
+            );
         } else if crime != Crime::Homicide && roll < 0.45 {
-            outcome(&mut g, investigated, 15, pb::PoliceOutcomeGroup::EvidentialDifficultiesVictimSupports, &refs);
+            outcome(
+                &mut g,
+                investigated,
+                15,
+                pb::PoliceOutcomeGroup::EvidentialDifficultiesVictimSupports,
+                &refs,
+            );
         } else {
             // Referral to the CPS for a charging decision.
             let referred = investigated;
@@ -635,7 +719,13 @@ pub fn generate(journeys: usize, seed: u64) -> SynthData {
                 }),
             );
             if decision == pb::ChargeDecision::Charge {
-                outcome(&mut g, decided + Duration::days(1), 1, pb::PoliceOutcomeGroup::ChargedOrSummonsed, &refs);
+                outcome(
+                    &mut g,
+                    decided + Duration::days(1),
+                    1,
+                    pb::PoliceOutcomeGroup::ChargedOrSummonsed,
+                    &refs,
+                );
                 refs.court_case_number = format!("CC{}{:07}", &force.gss[..3], j + 1);
                 let heard = decided + g.delay(if crime.sexual() { 300.0 } else { 90.0 });
                 let court_type = if crime.sexual() || crime == Crime::Homicide {
@@ -719,10 +809,14 @@ pub fn generate(journeys: usize, seed: u64) -> SynthData {
                 );
                 if verdict == pb::CourtVerdict::Convicted && g.chance(0.7) {
                     let (order, class) = match crime {
-                        Crime::Stalking => (pb::OrderType::StalkingProtectionOrder, ("ORDER_TYPE", "SPO")),
-                        Crime::Rape | Crime::OtherSexual => {
-                            (pb::OrderType::SexualHarmPreventionOrder, ("ORDER_TYPE", "SHPO"))
-                        }
+                        Crime::Stalking => (
+                            pb::OrderType::StalkingProtectionOrder,
+                            ("ORDER_TYPE", "SPO"),
+                        ),
+                        Crime::Rape | Crime::OtherSexual => (
+                            pb::OrderType::SexualHarmPreventionOrder,
+                            ("ORDER_TYPE", "SHPO"),
+                        ),
                         _ => (pb::OrderType::RestrainingOrder, ("HO_OFFENCE", ho)),
                     };
                     let expires = heard.date_naive() + Duration::days(365 * 2);
@@ -749,19 +843,43 @@ pub fn generate(journeys: usize, seed: u64) -> SynthData {
         // Police-led protection for domestic abuse: a DVPO applied for, then granted.
         if crime == Crime::DomesticAbuse && g.chance(0.08) {
             let at = crime_at + Duration::hours(30);
-            g.emit(&police, "OR", at, pfa, pb::CountingUnit::Order, ("ORDER_TYPE", "DVPO"), vs.0, vs.1, &refs,
+            g.emit(
+                &police,
+                "OR",
+                at,
+                pfa,
+                pb::CountingUnit::Order,
+                ("ORDER_TYPE", "DVPO"),
+                vs.0,
+                vs.1,
+                &refs,
                 Event::ProtectiveOrder(pb::ProtectiveOrder {
                     order_type: pb::OrderType::DomesticViolenceProtectionOrder as i32,
                     decision: pb::OrderDecision::Applied as i32,
                     expires_on: None,
-                }));
+                }),
+            );
             let granted = g.chance(0.9);
-            g.emit(&court, "OR", at + Duration::hours(20), pfa, pb::CountingUnit::Order, ("ORDER_TYPE", "DVPO"), vs.0, vs.1, &refs,
+            g.emit(
+                &court,
+                "OR",
+                at + Duration::hours(20),
+                pfa,
+                pb::CountingUnit::Order,
+                ("ORDER_TYPE", "DVPO"),
+                vs.0,
+                vs.1,
+                &refs,
                 Event::ProtectiveOrder(pb::ProtectiveOrder {
                     order_type: pb::OrderType::DomesticViolenceProtectionOrder as i32,
-                    decision: if granted { pb::OrderDecision::Granted } else { pb::OrderDecision::Refused } as i32,
+                    decision: if granted {
+                        pb::OrderDecision::Granted
+                    } else {
+                        pb::OrderDecision::Refused
+                    } as i32,
                     expires_on: Some(date(at.date_naive() + Duration::days(28))),
-                }));
+                }),
+            );
         }
 
         let no_refs = pb::CaseReferences::default();
@@ -773,14 +891,28 @@ pub fn generate(journeys: usize, seed: u64) -> SynthData {
             } else {
                 (health.clone(), pb::ReferringAgency::HealthSecondaryCare)
             };
-            let class = if agency == police { ("HO_OFFENCE", ho) } else { ("ICD10", "T74.1") };
+            let class = if agency == police {
+                ("HO_OFFENCE", ho)
+            } else {
+                ("ICD10", "T74.1")
+            };
             let children = g.rng.gen_range(0..4);
-            g.emit(&agency, "MR", crime_at + Duration::days(3), local, pb::CountingUnit::Referral, class, Some(&victim), None, &no_refs,
+            g.emit(
+                &agency,
+                "MR",
+                crime_at + Duration::days(3),
+                local,
+                pb::CountingUnit::Referral,
+                class,
+                Some(&victim),
+                None,
+                &no_refs,
                 Event::MaracReferral(pb::MaracReferral {
                     referring_agency: referrer as i32,
                     repeat_referral: repeat,
                     children_in_household: children,
-                }));
+                }),
+            );
         }
         // Referral to specialist support, and what the service could do.
         if g.chance(0.5) {
@@ -790,9 +922,23 @@ pub fn generate(journeys: usize, seed: u64) -> SynthData {
                 (&idva, pb::SupportServiceType::Idva)
             };
             let referred = crime_at + Duration::days(2);
-            g.emit(&police, "SR", referred, pfa, pb::CountingUnit::Referral, ("HO_OFFENCE", ho), Some(&victim), None, &no_refs,
-                Event::SupportReferral(pb::SupportReferral { to_agency_id: service.clone(), service_type: stype as i32 }));
-            let nrpf = victim.demographics.immigration_status == pb::ImmigrationStatus::Insecure as i32;
+            g.emit(
+                &police,
+                "SR",
+                referred,
+                pfa,
+                pb::CountingUnit::Referral,
+                ("HO_OFFENCE", ho),
+                Some(&victim),
+                None,
+                &no_refs,
+                Event::SupportReferral(pb::SupportReferral {
+                    to_agency_id: service.clone(),
+                    service_type: stype as i32,
+                }),
+            );
+            let nrpf =
+                victim.demographics.immigration_status == pb::ImmigrationStatus::Insecure as i32;
             let answered = referred + g.delay(10.0);
             if (nrpf && g.chance(0.6)) || g.chance(0.25) {
                 let reason = if nrpf {
@@ -805,19 +951,55 @@ pub fn generate(journeys: usize, seed: u64) -> SynthData {
                         pb::UnableToSupportReason::Declined,
                     ][g.rng.gen_range(0..4)]
                 };
-                g.emit(service, "US", answered, local, pb::CountingUnit::Person, ("VAWG_CATEGORY", cat), Some(&victim), None, &no_refs,
-                    Event::UnableToSupport(pb::UnableToSupport { service_type: stype as i32, reason: reason as i32 }));
+                g.emit(
+                    service,
+                    "US",
+                    answered,
+                    local,
+                    pb::CountingUnit::Person,
+                    ("VAWG_CATEGORY", cat),
+                    Some(&victim),
+                    None,
+                    &no_refs,
+                    Event::UnableToSupport(pb::UnableToSupport {
+                        service_type: stype as i32,
+                        reason: reason as i32,
+                    }),
+                );
             } else {
                 let contacts = g.rng.gen_range(1..15);
-                g.emit(service, "SP", answered, local, pb::CountingUnit::Person, ("VAWG_CATEGORY", cat), Some(&victim), None, &no_refs,
-                    Event::SupportProvided(pb::SupportProvided { service_type: stype as i32, contacts }));
+                g.emit(
+                    service,
+                    "SP",
+                    answered,
+                    local,
+                    pb::CountingUnit::Person,
+                    ("VAWG_CATEGORY", cat),
+                    Some(&victim),
+                    None,
+                    &no_refs,
+                    Event::SupportProvided(pb::SupportProvided {
+                        service_type: stype as i32,
+                        contacts,
+                    }),
+                );
                 if g.chance(0.3) {
                     let level = g.rng.gen_range(3..6);
-                    g.emit(service, "VS", answered + Duration::days(60), local, pb::CountingUnit::Response, ("VAWG_CATEGORY", cat), Some(&victim), None, &no_refs,
+                    g.emit(
+                        service,
+                        "VS",
+                        answered + Duration::days(60),
+                        local,
+                        pb::CountingUnit::Response,
+                        ("VAWG_CATEGORY", cat),
+                        Some(&victim),
+                        None,
+                        &no_refs,
                         Event::VictimSatisfaction(pb::VictimSatisfaction {
                             stage: pb::SatisfactionStage::Support as i32,
                             level,
-                        }));
+                        }),
+                    );
                 }
             }
         }
@@ -831,34 +1013,76 @@ pub fn generate(journeys: usize, seed: u64) -> SynthData {
                 pb::HealthSetting::MentalHealth,
             ][g.rng.gen_range(0..4)];
             let at = crime_at - Duration::days(g.rng.gen_range(1..60));
-            g.emit(&health, "HD", at, local, pb::CountingUnit::Person, ("ICD10", code), Some(&victim), None, &no_refs,
-                Event::HealthDisclosure(pb::HealthDisclosure { setting: setting as i32 }));
+            g.emit(
+                &health,
+                "HD",
+                at,
+                local,
+                pb::CountingUnit::Person,
+                ("ICD10", code),
+                Some(&victim),
+                None,
+                &no_refs,
+                Event::HealthDisclosure(pb::HealthDisclosure {
+                    setting: setting as i32,
+                }),
+            );
             if g.chance(0.5) {
-                g.emit(&health, "HR", at + Duration::hours(2), local, pb::CountingUnit::Referral, ("ICD10", code), Some(&victim), None, &no_refs,
+                g.emit(
+                    &health,
+                    "HR",
+                    at + Duration::hours(2),
+                    local,
+                    pb::CountingUnit::Referral,
+                    ("ICD10", code),
+                    Some(&victim),
+                    None,
+                    &no_refs,
                     Event::HealthReferral(pb::HealthReferral {
                         setting: setting as i32,
                         destination: pb::HealthReferralDestination::Adviser as i32,
-                    }));
+                    }),
+                );
             }
         }
         // Operation Encompass: children exposed to a domestic abuse incident.
         if da_related && g.chance(0.3) {
             let urn = format!("99{:04}", fi * 100 + g.rng.gen_range(1..40));
-            g.emit(&police, "OE", crime_at + Duration::hours(10), pfa, pb::CountingUnit::Incident, ("HO_OFFENCE", ho), Some(&victim), None, &refs,
+            g.emit(
+                &police,
+                "OE",
+                crime_at + Duration::hours(10),
+                pfa,
+                pb::CountingUnit::Incident,
+                ("HO_OFFENCE", ho),
+                Some(&victim),
+                None,
+                &refs,
                 Event::EncompassNotification(pb::EncompassNotification {
                     school_urn: urn,
                     sealed_pupil_details: None,
                     police_contact: format!("Safeguarding hub desk, {}", force.slug),
-                }));
+                }),
+            );
         }
         // Police satisfaction survey.
         if g.chance(0.2) {
             let level = g.rng.gen_range(1..6);
-            g.emit(&police, "VS", crime_at + Duration::days(45), pfa, pb::CountingUnit::Response, ("HO_OFFENCE", ho), Some(&victim), None, &no_refs,
+            g.emit(
+                &police,
+                "VS",
+                crime_at + Duration::days(45),
+                pfa,
+                pb::CountingUnit::Response,
+                ("HO_OFFENCE", ho),
+                Some(&victim),
+                None,
+                &no_refs,
                 Event::VictimSatisfaction(pb::VictimSatisfaction {
                     stage: pb::SatisfactionStage::Police as i32,
                     level,
-                }));
+                }),
+            );
         }
     }
 
@@ -868,13 +1092,22 @@ pub fn generate(journeys: usize, seed: u64) -> SynthData {
         for q in 0..4 {
             let at = start + Duration::days(91 * (q + 1));
             let amount = g.rng.gen_range(80_000_00u64..250_000_00);
-            g.emit(&format!("la-{}", la.to_ascii_lowercase()), "FR", at, (la, pb::AreaLevel::LocalAuthority),
-                pb::CountingUnit::Money, ("VAWG_CATEGORY", "domestic_abuse"), None, None, &pb::CaseReferences::default(),
+            g.emit(
+                &format!("la-{}", la.to_ascii_lowercase()),
+                "FR",
+                at,
+                (la, pb::AreaLevel::LocalAuthority),
+                pb::CountingUnit::Money,
+                ("VAWG_CATEGORY", "domestic_abuse"),
+                None,
+                None,
+                &pb::CaseReferences::default(),
                 Event::FundingReturn(pb::FundingReturn {
                     funded_agency_id: format!("support-idva-{}", force.slug),
                     service_type: pb::SupportServiceType::Idva as i32,
                     amount_pence: amount,
-                }));
+                }),
+            );
         }
     }
 
@@ -888,14 +1121,42 @@ pub fn generate(journeys: usize, seed: u64) -> SynthData {
             }
             a
         };
-        agencies.push(SynthAgency { id: format!("police-{}", force.gss.to_ascii_lowercase()), kind: AgencyKind::Police, areas: areas(false) });
-        agencies.push(SynthAgency { id: format!("cps-{}", force.slug), kind: AgencyKind::Cps, areas: areas(false) });
-        agencies.push(SynthAgency { id: format!("hmcts-{}", force.slug), kind: AgencyKind::Court, areas: areas(false) });
-        agencies.push(SynthAgency { id: format!("nhs-{}", force.slug), kind: AgencyKind::Health, areas: areas(true) });
-        agencies.push(SynthAgency { id: format!("support-idva-{}", force.slug), kind: AgencyKind::SupportService, areas: areas(true) });
-        agencies.push(SynthAgency { id: format!("support-isva-{}", force.slug), kind: AgencyKind::SupportService, areas: areas(true) });
+        agencies.push(SynthAgency {
+            id: format!("police-{}", force.gss.to_ascii_lowercase()),
+            kind: AgencyKind::Police,
+            areas: areas(false),
+        });
+        agencies.push(SynthAgency {
+            id: format!("cps-{}", force.slug),
+            kind: AgencyKind::Cps,
+            areas: areas(false),
+        });
+        agencies.push(SynthAgency {
+            id: format!("hmcts-{}", force.slug),
+            kind: AgencyKind::Court,
+            areas: areas(false),
+        });
+        agencies.push(SynthAgency {
+            id: format!("nhs-{}", force.slug),
+            kind: AgencyKind::Health,
+            areas: areas(true),
+        });
+        agencies.push(SynthAgency {
+            id: format!("support-idva-{}", force.slug),
+            kind: AgencyKind::SupportService,
+            areas: areas(true),
+        });
+        agencies.push(SynthAgency {
+            id: format!("support-isva-{}", force.slug),
+            kind: AgencyKind::SupportService,
+            areas: areas(true),
+        });
         if let Some(la) = force.la {
-            agencies.push(SynthAgency { id: format!("la-{}", la.to_ascii_lowercase()), kind: AgencyKind::LocalAuthority, areas: vec![la.to_string()] });
+            agencies.push(SynthAgency {
+                id: format!("la-{}", la.to_ascii_lowercase()),
+                kind: AgencyKind::LocalAuthority,
+                areas: vec![la.to_string()],
+            });
         }
     }
     let rank = |kind: AgencyKind| match kind {
@@ -906,8 +1167,11 @@ pub fn generate(journeys: usize, seed: u64) -> SynthData {
     };
     agencies.sort_by(|a, b| (rank(a.kind), &a.id).cmp(&(rank(b.kind), &b.id)));
     agencies.retain(|a| g.out.iter().any(|r| r.source_agency_id == a.id));
-    let order: std::collections::BTreeMap<&str, usize> =
-        agencies.iter().enumerate().map(|(i, a)| (a.id.as_str(), i)).collect();
+    let order: std::collections::BTreeMap<&str, usize> = agencies
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.id.as_str(), i))
+        .collect();
     let mut records = g.out;
     records.sort_by_key(|r| {
         (
@@ -1022,7 +1286,12 @@ mod tests {
                 scopes: BTreeSet::new(),
                 areas: agency.areas.clone(),
             };
-            let v = Validator { caller: &caller, definition: defs.current(), keyring: &ring, now: Utc::now() };
+            let v = Validator {
+                caller: &caller,
+                definition: defs.current(),
+                keyring: &ring,
+                now: Utc::now(),
+            };
             for r in data.records_of(&agency.id) {
                 let valid = v
                     .validate(r.clone())
@@ -1031,11 +1300,23 @@ mod tests {
             }
         }
         for k in [
-            "CRIME_RECORDED", "POLICE_OUTCOME", "CPS_REFERRAL", "CHARGING_DECISION",
-            "PROSECUTION_OUTCOME", "COURT_OUTCOME", "PROTECTIVE_ORDER", "VICTIM_WITHDRAWAL",
-            "MARAC_REFERRAL", "SUPPORT_REFERRAL", "SUPPORT_PROVIDED", "UNABLE_TO_SUPPORT",
-            "HEALTH_DISCLOSURE", "HEALTH_REFERRAL", "ENCOMPASS_NOTIFICATION",
-            "VICTIM_SATISFACTION", "FUNDING_RETURN",
+            "CRIME_RECORDED",
+            "POLICE_OUTCOME",
+            "CPS_REFERRAL",
+            "CHARGING_DECISION",
+            "PROSECUTION_OUTCOME",
+            "COURT_OUTCOME",
+            "PROTECTIVE_ORDER",
+            "VICTIM_WITHDRAWAL",
+            "MARAC_REFERRAL",
+            "SUPPORT_REFERRAL",
+            "SUPPORT_PROVIDED",
+            "UNABLE_TO_SUPPORT",
+            "HEALTH_DISCLOSURE",
+            "HEALTH_REFERRAL",
+            "ENCOMPASS_NOTIFICATION",
+            "VICTIM_SATISFACTION",
+            "FUNDING_RETURN",
         ] {
             assert!(kinds.contains(k), "no {k} in synthetic data");
         }
@@ -1051,15 +1332,24 @@ mod tests {
         for r in &data.records {
             if let Some(Event::CpsReferral(_)) = r.event {
                 let refs = r.case_references.as_ref().unwrap();
-                referral.insert(refs.police_crime_reference.clone(), r.event_time.unwrap().seconds);
+                referral.insert(
+                    refs.police_crime_reference.clone(),
+                    r.event_time.unwrap().seconds,
+                );
             }
         }
         let (mut rape, mut other) = (vec![], vec![]);
         for r in &data.records {
             if let Some(Event::ChargingDecision(_)) = r.event {
                 let refs = r.case_references.as_ref().unwrap();
-                let days = (r.event_time.unwrap().seconds - referral[&refs.police_crime_reference]) as f64 / 86400.0;
-                if r.classification.as_ref().unwrap().code == "RAPE" { rape.push(days) } else { other.push(days) }
+                let days = (r.event_time.unwrap().seconds - referral[&refs.police_crime_reference])
+                    as f64
+                    / 86400.0;
+                if r.classification.as_ref().unwrap().code == "RAPE" {
+                    rape.push(days)
+                } else {
+                    other.push(days)
+                }
             }
         }
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
@@ -1073,7 +1363,10 @@ mod tests {
         let data = generate(50, 1);
         for r in &data.records {
             if let Some(ids) = r.victim.as_ref().and_then(|v| v.identifiers.as_ref()) {
-                assert!(GIVEN.contains(&ids.given_name.as_str()) || GIVEN_MALE.contains(&ids.given_name.as_str()));
+                assert!(
+                    GIVEN.contains(&ids.given_name.as_str())
+                        || GIVEN_MALE.contains(&ids.given_name.as_str())
+                );
                 assert!(ids.nhs_number.starts_with("999"));
             }
         }

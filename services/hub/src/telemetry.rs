@@ -4,8 +4,8 @@
 //!   and metrics over OTLP/gRPC; [`Telemetry::shutdown`] flushes both on the way out.
 //! - [`RpcLayer`] wraps the gRPC server: one span per RPC, continuing the caller's W3C trace
 //!   (`traceparent` in the request metadata), and request count and latency per RPC and status.
-//! - [`record_rejection`], [`record_denial`] and [`record_ingest_lag`] are the domain metrics the
-//!   services report.
+//! - [`record_rejection`], [`record_denial`] and [`record_ingest_lag`] (from
+//!   `vawg_hub::telemetry`, so every service crate can call them) are the domain metrics.
 //!
 //! Labels and span fields carry RPC names, status codes, agency kinds and enum names only, never
 //! personal data: the domain helpers take `&'static str` labels, so a value built at run time
@@ -42,11 +42,12 @@ use tower::{Layer, Service};
 use tracing::{Instrument, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+use vawg_hub::telemetry::SCOPE;
 
 use crate::config;
 
-/// The instrumentation scope of every hub instrument and span.
-const SCOPE: &str = "vawg-hub";
+/// The domain metrics, recorded by the services through the library (`vawg_hub::telemetry`).
+pub use vawg_hub::telemetry::{record_denial, record_ingest_lag, record_rejection};
 
 /// Running telemetry: holds the OpenTelemetry providers (when exporting) so they can be flushed
 /// and shut down. Call [`Telemetry::shutdown`] before the process exits, or the last batch of
@@ -131,8 +132,10 @@ pub fn init(settings: &config::Telemetry) -> anyhow::Result<Telemetry> {
         .context("installing the global tracing subscriber (is one already installed?)")?;
     if let Some(m) = &meter_provider {
         global::set_meter_provider(m.clone());
+        let meter = m.meter(SCOPE);
         *INSTRUMENTS.write().unwrap_or_else(|e| e.into_inner()) =
-            Arc::new(Instruments::new(&m.meter(SCOPE)));
+            Arc::new(Instruments::new(&meter));
+        vawg_hub::telemetry::bind(&meter);
     }
     if let Some(t) = &tracer_provider {
         global::set_tracer_provider(t.clone());
@@ -239,14 +242,11 @@ pub async fn shutdown_signal() {
 // Metrics
 // ---------------------------------------------------------------------------------------------
 
-/// Every instrument the hub records to. Built from the no-op global meter until [`init`]
-/// replaces them with ones bound to the exporting meter provider.
+/// The per-RPC instruments. Built from the no-op global meter until [`init`] replaces them with
+/// ones bound to the exporting meter provider.
 struct Instruments {
     rpc_requests: Counter<u64>,
     rpc_duration: Histogram<f64>,
-    rejections: Counter<u64>,
-    denials: Counter<u64>,
-    ingest_lag: Histogram<f64>,
 }
 
 impl Instruments {
@@ -266,33 +266,6 @@ impl Instruments {
                     30.0, 60.0, 300.0,
                 ])
                 .build(),
-            rejections: meter
-                .u64_counter("vawg.ingest.rejections")
-                .with_description("Records the ingest service refused, by reason")
-                .with_unit("{record}")
-                .build(),
-            denials: meter
-                .u64_counter("vawg.firewall.denials")
-                .with_description("Firewall decisions that denied a flow, by purpose")
-                .with_unit("{decision}")
-                .build(),
-            ingest_lag: meter
-                .f64_histogram("vawg.ingest.lag")
-                .with_description("Time from a record's recording at its agency to its ingest")
-                .with_unit("s")
-                .with_boundaries(vec![
-                    1.0,
-                    10.0,
-                    60.0,
-                    300.0,
-                    900.0,
-                    3600.0,
-                    4.0 * 3600.0,
-                    86_400.0,
-                    7.0 * 86_400.0,
-                    30.0 * 86_400.0,
-                ])
-                .build(),
         }
     }
 }
@@ -305,31 +278,6 @@ fn instruments() -> Arc<Instruments> {
         .read()
         .unwrap_or_else(|e| e.into_inner())
         .clone()
-}
-
-/// Counts one record the ingest service rejected. `reason` is a fixed reason code (e.g. an
-/// enum's `as_str_name()`), never text derived from the record.
-pub fn record_rejection(reason: &'static str) {
-    instruments()
-        .rejections
-        .add(1, &[KeyValue::new("reason", reason)]);
-}
-
-/// Counts one flow the firewall denied. `purpose` is the purpose enum's name (e.g.
-/// `PURPOSE_SAFEGUARDING`), never free text from the request.
-pub fn record_denial(purpose: &'static str) {
-    instruments()
-        .denials
-        .add(1, &[KeyValue::new("purpose", purpose)]);
-}
-
-/// Records how long after its recording at the agency a record reached the hub. `agency_kind`
-/// is the agency-kind enum's name (e.g. `AGENCY_KIND_POLICE`).
-pub fn record_ingest_lag(agency_kind: &'static str, lag: Duration) {
-    instruments().ingest_lag.record(
-        lag.as_secs_f64(),
-        &[KeyValue::new("agency_kind", agency_kind)],
-    );
 }
 
 // ---------------------------------------------------------------------------------------------

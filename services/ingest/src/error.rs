@@ -25,9 +25,7 @@ pub enum IngestError {
         violations: Vec<Violation>,
     },
     /// The stream has carried as many records as one stream may.
-    #[error(
-        "this stream has reached its limit of {max} records; finish it and open a new stream"
-    )]
+    #[error("this stream has reached its limit of {max} records; finish it and open a new stream")]
     StreamLimit {
         /// The limit.
         max: u64,
@@ -63,7 +61,9 @@ impl From<IngestError> for Status {
                 if db.is_unique_violation() =>
             {
                 tracing::warn!(error = %e, "ingest conflicted with a concurrent write");
-                Status::already_exists("the record was written concurrently; resend to see its status")
+                Status::already_exists(
+                    "the record was written concurrently; resend to see its status",
+                )
             }
             IngestError::Store(ref s) if s.is_unavailable() => {
                 tracing::warn!(error = %e, "database unavailable");

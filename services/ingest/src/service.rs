@@ -51,7 +51,7 @@ pub struct IngestApi {
 
 /// The outcome of one record of a chunk before it reaches the store.
 enum Checked {
-    Valid(ValidRecord),
+    Valid(Box<ValidRecord>),
     Rejected(Vec<Violation>),
 }
 
@@ -119,7 +119,7 @@ impl IngestApi {
             .prepare(caller, records)
             .into_iter()
             .map(|r| match r {
-                Ok(v) => Checked::Valid(v),
+                Ok(v) => Checked::Valid(Box::new(v)),
                 Err(v) => Checked::Rejected(v),
             })
             .collect();
@@ -132,7 +132,11 @@ impl IngestApi {
                 Checked::Rejected(_) => None,
             })
             .collect();
-        let mut outcomes = self.store.ingest(&caller.agency_id, rows).await?.into_iter();
+        let mut outcomes = self
+            .store
+            .ingest(&caller.agency_id, rows)
+            .await?
+            .into_iter();
 
         let mut summary = pb::ResultSummary::default();
         let mut results = Vec::with_capacity(checked.len());
@@ -241,13 +245,12 @@ impl IngestApi {
         let mut earliest: HashMap<String, DateTime<Utc>> =
             self.store.earliest_referrals(&charge_refs).await?;
         for c in checked.iter() {
-            if let Checked::Valid(v) = c {
-                if v.event_kind == EventKind::CpsReferral {
-                    if let Some(r) = &v.row.police_ref_pseudonym {
-                        let t = earliest.entry(r.clone()).or_insert(v.row.event_time);
-                        *t = (*t).min(v.row.event_time);
-                    }
-                }
+            if let Checked::Valid(v) = c
+                && v.event_kind == EventKind::CpsReferral
+                && let Some(r) = &v.row.police_ref_pseudonym
+            {
+                let t = earliest.entry(r.clone()).or_insert(v.row.event_time);
+                *t = (*t).min(v.row.event_time);
             }
         }
         for c in checked.iter_mut() {
@@ -260,17 +263,17 @@ impl IngestApi {
                 .iter()
                 .filter_map(|r| earliest.get(r))
                 .min();
-            if let Some(referred) = referred {
-                if v.row.event_time < *referred {
-                    *c = Checked::Rejected(vec![Violation::new(
-                        "event_time",
-                        format!(
-                            "a charging decision cannot precede the CPS referral of the same case \
+            if let Some(referred) = referred
+                && v.row.event_time < *referred
+            {
+                *c = Checked::Rejected(vec![Violation::new(
+                    "event_time",
+                    format!(
+                        "a charging decision cannot precede the CPS referral of the same case \
                              (referred {})",
-                            referred.date_naive()
-                        ),
-                    )]);
-                }
+                        referred.date_naive()
+                    ),
+                )]);
             }
         }
         Ok(())
@@ -371,7 +374,10 @@ impl IngestService for IngestApi {
         let req = request.into_inner();
         let mut violations = Vec::new();
         if req.source_record_id.is_empty() || req.source_record_id.len() > 128 {
-            violations.push(Violation::new("source_record_id", "required, at most 128 characters"));
+            violations.push(Violation::new(
+                "source_record_id",
+                "required, at most 128 characters",
+            ));
         }
         if req.reason.trim().is_empty() || req.reason.len() > 500 {
             violations.push(Violation::new("reason", "required, at most 500 characters"));

@@ -217,8 +217,7 @@ pub fn check_gss(code: &str, level: pb::AreaLevel) -> Result<(), String> {
 fn plain_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_ID_LEN
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':'))
 }
 
@@ -332,10 +331,10 @@ impl Validator<'_> {
 
         let event_time = p.time(r.event_time.as_ref(), "event_time", self.now);
         let recorded_time = p.time(r.recorded_time.as_ref(), "recorded_time", self.now);
-        if let (Some(e), Some(rec)) = (event_time, recorded_time) {
-            if rec < e {
-                p.add("recorded_time", "must not be before event_time");
-            }
+        if let (Some(e), Some(rec)) = (event_time, recorded_time)
+            && rec < e
+        {
+            p.add("recorded_time", "must not be before event_time");
         }
 
         let (period_start, period_end) = match r.reference_period.as_ref() {
@@ -346,10 +345,13 @@ impl Validator<'_> {
             Some(rp) => {
                 let s = p.date(rp.start.as_ref(), "reference_period.start");
                 let e = p.date(rp.end.as_ref(), "reference_period.end");
-                if let (Some(s), Some(e)) = (s, e) {
-                    if s > e {
-                        p.add("reference_period.end", "must not be before reference_period.start");
-                    }
+                if let (Some(s), Some(e)) = (s, e)
+                    && s > e
+                {
+                    p.add(
+                        "reference_period.end",
+                        "must not be before reference_period.start",
+                    );
                 }
                 (s, e)
             }
@@ -364,13 +366,14 @@ impl Validator<'_> {
             }
             Some(a) => {
                 let level = p.required::<pb::AreaLevel>(a.level, "area.level");
-                let code_ok = match check_gss(&a.gss_code, level.unwrap_or(pb::AreaLevel::Unspecified)) {
-                    Ok(()) => true,
-                    Err(reason) => {
-                        p.add("area.gss_code", reason);
-                        false
-                    }
-                };
+                let code_ok =
+                    match check_gss(&a.gss_code, level.unwrap_or(pb::AreaLevel::Unspecified)) {
+                        Ok(()) => true,
+                        Err(reason) => {
+                            p.add("area.gss_code", reason);
+                            false
+                        }
+                    };
                 level.filter(|_| code_ok).map(|l| (a.gss_code.clone(), l))
             }
         };
@@ -471,10 +474,12 @@ impl Validator<'_> {
             }
         };
         let refs = r.case_references.clone().unwrap_or_default();
-        let case = |kind: IdentifierKind, value: &str| {
-            self.keyring.case(kind, value).map(|x| x.value)
-        };
-        let police_ref = case(IdentifierKind::PoliceCrimeReference, &refs.police_crime_reference);
+        let case =
+            |kind: IdentifierKind, value: &str| self.keyring.case(kind, value).map(|x| x.value);
+        let police_ref = case(
+            IdentifierKind::PoliceCrimeReference,
+            &refs.police_crime_reference,
+        );
         let police_ref_lookup: Vec<String> = match &police_ref {
             None => Vec::new(),
             Some(_) => self
@@ -490,7 +495,10 @@ impl Validator<'_> {
         let cps_urn = case(IdentifierKind::CpsUrn, &refs.cps_urn);
         let court_case = case(IdentifierKind::CourtCaseNumber, &refs.court_case_number);
         for (value, field) in [
-            (&refs.police_crime_reference, "case_references.police_crime_reference"),
+            (
+                &refs.police_crime_reference,
+                "case_references.police_crime_reference",
+            ),
             (&refs.cps_urn, "case_references.cps_urn"),
             (&refs.court_case_number, "case_references.court_case_number"),
         ] {
@@ -498,16 +506,17 @@ impl Validator<'_> {
                 p.add(field, "longer than 128 characters");
             }
         }
-        if let Some(kind) = event_kind {
-            if needs_crime_reference(kind) && police_ref.is_none() {
-                p.add(
-                    "case_references.police_crime_reference",
-                    format!(
-                        "required: {} records carry the crime reference of the crime they follow",
-                        kind.canonical()
-                    ),
-                );
-            }
+        if let Some(kind) = event_kind
+            && needs_crime_reference(kind)
+            && police_ref.is_none()
+        {
+            p.add(
+                "case_references.police_crime_reference",
+                format!(
+                    "required: {} records carry the crime reference of the crime they follow",
+                    kind.canonical()
+                ),
+            );
         }
         let (source_record_id, revision) = (r.source_record_id, r.revision);
 
@@ -687,10 +696,10 @@ impl Validator<'_> {
                 let d = p.required::<pb::OrderDecision>(o.decision, at("decision"));
                 let expires = o.expires_on.as_ref().and_then(|d| {
                     let v = p.date(Some(d), &at("expires_on"));
-                    if let (Some(v), Some(e)) = (v, event_time) {
-                        if v < e.date_naive() {
-                            p.add(at("expires_on"), "must not be before event_time");
-                        }
+                    if let (Some(v), Some(e)) = (v, event_time)
+                        && v < e.date_naive()
+                    {
+                        p.add(at("expires_on"), "must not be before event_time");
                     }
                     v
                 });
@@ -708,7 +717,8 @@ impl Validator<'_> {
                 json!({ "stage": f.stage, "case_ended": w.case_ended })
             }
             Event::MaracReferral(m) => {
-                let a = p.required::<pb::ReferringAgency>(m.referring_agency, at("referring_agency"));
+                let a =
+                    p.required::<pb::ReferringAgency>(m.referring_agency, at("referring_agency"));
                 f.referring_agency = name(a.map(ProtoEnum::canonical));
                 if m.children_in_household > 30 {
                     p.add(at("children_in_household"), "must be 0-30");
@@ -721,7 +731,10 @@ impl Validator<'_> {
             }
             Event::SupportReferral(s) => {
                 if !plain_id(&s.to_agency_id) {
-                    p.add(at("to_agency_id"), "required: the registry id of the receiving service");
+                    p.add(
+                        at("to_agency_id"),
+                        "required: the registry id of the receiving service",
+                    );
                 }
                 let t = p.required::<pb::SupportServiceType>(s.service_type, at("service_type"));
                 f.to_agency_id = Some(s.to_agency_id.clone());
@@ -747,7 +760,8 @@ impl Validator<'_> {
             }
             Event::HealthReferral(h) => {
                 let s = p.required::<pb::HealthSetting>(h.setting, at("setting"));
-                let d = p.required::<pb::HealthReferralDestination>(h.destination, at("destination"));
+                let d =
+                    p.required::<pb::HealthReferralDestination>(h.destination, at("destination"));
                 f.setting = name(s.map(ProtoEnum::canonical));
                 f.referring_agency = name(d.map(ProtoEnum::canonical));
                 json!({ "setting": f.setting, "destination": f.referring_agency })
@@ -756,7 +770,10 @@ impl Validator<'_> {
                 let urn_ok = (6..=7).contains(&n.school_urn.len())
                     && n.school_urn.bytes().all(|b| b.is_ascii_digit());
                 if !urn_ok {
-                    p.add(at("school_urn"), "required: the school's URN (6 or 7 digits)");
+                    p.add(
+                        at("school_urn"),
+                        "required: the school's URN (6 or 7 digits)",
+                    );
                 }
                 if n.police_contact.len() > 200 {
                     p.add(at("police_contact"), "longer than 200 characters");
@@ -791,7 +808,10 @@ impl Validator<'_> {
             }
             Event::FundingReturn(r) => {
                 if !plain_id(&r.funded_agency_id) {
-                    p.add(at("funded_agency_id"), "required: the registry id of the funded service");
+                    p.add(
+                        at("funded_agency_id"),
+                        "required: the registry id of the funded service",
+                    );
                 }
                 let t = p.required::<pb::SupportServiceType>(r.service_type, at("service_type"));
                 f.to_agency_id = Some(r.funded_agency_id.clone());
@@ -804,5 +824,34 @@ impl Validator<'_> {
             }
         };
         (f, detail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gss_codes_must_match_their_level() {
+        use pb::AreaLevel as L;
+        assert!(check_gss("E23000001", L::PoliceForceArea).is_ok());
+        assert!(check_gss("W15000003", L::PoliceForceArea).is_ok());
+        assert!(check_gss("E08000025", L::LocalAuthority).is_ok());
+        assert!(check_gss("E54000018", L::IntegratedCareBoard).is_ok());
+        assert!(check_gss("K04000001", L::EnglandAndWales).is_ok());
+        assert!(check_gss("E09000001", L::PoliceForceArea).is_err());
+        assert!(check_gss("K04000002", L::EnglandAndWales).is_err());
+        assert!(check_gss("E2300001", L::PoliceForceArea).is_err());
+        assert!(check_gss("e23000001", L::PoliceForceArea).is_err());
+    }
+
+    #[test]
+    fn outcome_types_belong_to_the_contract_groups() {
+        use pb::PoliceOutcomeGroup as G;
+        assert_eq!(outcome_group(1), Some(G::ChargedOrSummonsed));
+        assert_eq!(outcome_group(16), Some(G::VictimDoesNotSupport));
+        assert_eq!(outcome_group(21), Some(G::ProsecutionPrevented));
+        assert_eq!(outcome_group(4), None);
+        assert_eq!(outcome_group(23), None);
     }
 }

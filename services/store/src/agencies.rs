@@ -121,19 +121,15 @@ impl Store {
     pub async fn agency(&self, id: &str) -> Result<Option<AgencyRecord>, StoreError> {
         let sql = "SELECT id, name, kind, areas, status FROM agencies WHERE id = $1";
         let row = on_pool!(self.pool(), |p| {
-            sqlx::query(sql)
-                .bind(id)
-                .fetch_optional(p)
-                .await?
-                .map(|r| {
-                    (
-                        r.get::<String, _>(0),
-                        r.get::<String, _>(1),
-                        r.get::<String, _>(2),
-                        r.get::<String, _>(3),
-                        r.get::<String, _>(4),
-                    )
-                })
+            sqlx::query(sql).bind(id).fetch_optional(p).await?.map(|r| {
+                (
+                    r.get::<String, _>(0),
+                    r.get::<String, _>(1),
+                    r.get::<String, _>(2),
+                    r.get::<String, _>(3),
+                    r.get::<String, _>(4),
+                )
+            })
         });
         row.map(|(a, b, c, d, e)| from_parts(a, b, c, d, e))
             .transpose()
@@ -164,7 +160,11 @@ impl Store {
     }
 
     /// Sets an agency's status. `NotFound` when it is not registered.
-    pub async fn set_agency_status(&self, id: &str, status: AgencyStatus) -> Result<(), StoreError> {
+    pub async fn set_agency_status(
+        &self,
+        id: &str,
+        status: AgencyStatus,
+    ) -> Result<(), StoreError> {
         let sql = "UPDATE agencies SET status = $1, updated_at = $2 WHERE id = $3";
         let at = now();
         let affected = on_pool!(self.pool(), |p| {

@@ -10,12 +10,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::Row;
-use vawg_hub::aggregate::{Contributions, EntityKey, FactKey, FactRecord, FactValue, contributions};
+use vawg_hub::aggregate::{
+    Contributions, EntityKey, FactKey, FactRecord, FactValue, contributions,
+};
 
 use crate::{Conn, StoreError};
 
-const KEY_COLUMNS: &str =
-    "series, month, area, category, sex, age_band, ethnic_group, disability, immigration_status, subtype, bucket";
+const KEY_COLUMNS: &str = "series, month, area, category, sex, age_band, ethnic_group, disability, immigration_status, subtype, bucket";
 
 fn fact_from_row<R: Row>(row: &R) -> Result<(FactKey, FactValue), sqlx::Error>
 where
@@ -121,7 +122,10 @@ pub async fn refresh(conn: &mut Conn<'_>, entities: BTreeSet<EntityKey>) -> Resu
 }
 
 fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn stored_contributions(
@@ -150,10 +154,16 @@ async fn stored_contributions(
     Ok(out)
 }
 
-async fn replace_contributions(conn: &mut Conn<'_>, changed: &[(String, Contributions)]) -> Result<(), StoreError> {
+async fn replace_contributions(
+    conn: &mut Conn<'_>,
+    changed: &[(String, Contributions)],
+) -> Result<(), StoreError> {
     let entities: Vec<&String> = changed.iter().map(|(e, _)| e).collect();
     for chunk in entities.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!("DELETE FROM agg_contrib WHERE entity IN ({})", placeholders(1, chunk.len()));
+        let sql = format!(
+            "DELETE FROM agg_contrib WHERE entity IN ({})",
+            placeholders(1, chunk.len())
+        );
         crate::with_conn!(conn, |c| {
             let mut q = sqlx::query(&sql);
             for e in chunk {
@@ -162,11 +172,14 @@ async fn replace_contributions(conn: &mut Conn<'_>, changed: &[(String, Contribu
             q.execute(&mut **c).await?;
         });
     }
-    let rows: Vec<(&String, &FactKey, &FactValue)> =
-        changed.iter().flat_map(|(e, c)| c.iter().map(move |(k, v)| (e, k, v))).collect();
+    let rows: Vec<(&String, &FactKey, &FactValue)> = changed
+        .iter()
+        .flat_map(|(e, c)| c.iter().map(move |(k, v)| (e, k, v)))
+        .collect();
     for chunk in rows.chunks(ROWS_PER_STATEMENT / 2) {
-        let values: Vec<String> =
-            (0..chunk.len()).map(|i| format!("({})", placeholders(i * 16 + 1, 16))).collect();
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("({})", placeholders(i * 16 + 1, 16)))
+            .collect();
         let sql = format!(
             "INSERT INTO agg_contrib (entity, {KEY_COLUMNS}, n_all, n_principal, n_principal_coc, amount) VALUES {}",
             values.join(", ")
@@ -174,7 +187,11 @@ async fn replace_contributions(conn: &mut Conn<'_>, changed: &[(String, Contribu
         crate::with_conn!(conn, |c| {
             let mut q = sqlx::query(&sql);
             for (e, k, v) in chunk {
-                q = bind_key!(q.bind(*e), k).bind(v.n_all).bind(v.n_principal).bind(v.n_principal_coc).bind(v.amount);
+                q = bind_key!(q.bind(*e), k)
+                    .bind(v.n_all)
+                    .bind(v.n_principal)
+                    .bind(v.n_principal_coc)
+                    .bind(v.amount);
             }
             q.execute(&mut **c).await?;
         });
@@ -182,11 +199,15 @@ async fn replace_contributions(conn: &mut Conn<'_>, changed: &[(String, Contribu
     Ok(())
 }
 
-async fn apply_delta(conn: &mut Conn<'_>, delta: &BTreeMap<FactKey, FactValue>) -> Result<(), StoreError> {
+async fn apply_delta(
+    conn: &mut Conn<'_>,
+    delta: &BTreeMap<FactKey, FactValue>,
+) -> Result<(), StoreError> {
     let rows: Vec<(&FactKey, &FactValue)> = delta.iter().collect();
     for chunk in rows.chunks(ROWS_PER_STATEMENT / 2) {
-        let values: Vec<String> =
-            (0..chunk.len()).map(|i| format!("({})", placeholders(i * 15 + 1, 15))).collect();
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("({})", placeholders(i * 15 + 1, 15)))
+            .collect();
         let sql = format!(
             "INSERT INTO agg_counts ({KEY_COLUMNS}, n_all, n_principal, n_principal_coc, amount) VALUES {} \
              ON CONFLICT ({KEY_COLUMNS}) DO UPDATE SET \
@@ -199,7 +220,11 @@ async fn apply_delta(conn: &mut Conn<'_>, delta: &BTreeMap<FactKey, FactValue>) 
         crate::with_conn!(conn, |c| {
             let mut q = sqlx::query(&sql);
             for (k, v) in chunk {
-                q = bind_key!(q, k).bind(v.n_all).bind(v.n_principal).bind(v.n_principal_coc).bind(v.amount);
+                q = bind_key!(q, k)
+                    .bind(v.n_all)
+                    .bind(v.n_principal)
+                    .bind(v.n_principal_coc)
+                    .bind(v.amount);
             }
             q.execute(&mut **c).await?;
         });
@@ -228,7 +253,10 @@ pub struct AggregateFilter {
 
 impl crate::Store {
     /// The aggregate rows matching `filter`, at full detail (callers group further).
-    pub async fn aggregate_rows(&self, filter: &AggregateFilter) -> Result<Vec<(FactKey, FactValue)>, StoreError> {
+    pub async fn aggregate_rows(
+        &self,
+        filter: &AggregateFilter,
+    ) -> Result<Vec<(FactKey, FactValue)>, StoreError> {
         let mut sql = format!(
             "SELECT {KEY_COLUMNS}, n_all, n_principal, n_principal_coc, amount FROM agg_counts WHERE month >= $1 AND month <= $2"
         );
@@ -243,8 +271,11 @@ impl crate::Store {
             if values.is_empty() {
                 continue;
             }
-            let placeholders: Vec<String> =
-                values.iter().enumerate().map(|(i, _)| format!("${}", binds.len() + i + 1)).collect();
+            let placeholders: Vec<String> = values
+                .iter()
+                .enumerate()
+                .map(|(i, _)| format!("${}", binds.len() + i + 1))
+                .collect();
             sql.push_str(&format!(" AND {column} IN ({})", placeholders.join(", ")));
             binds.extend(values.iter().cloned());
         }
@@ -263,7 +294,9 @@ impl crate::Store {
 
     /// Every row of the aggregate table (for consistency checks).
     pub async fn all_aggregates(&self) -> Result<BTreeMap<FactKey, FactValue>, StoreError> {
-        let sql = format!("SELECT {KEY_COLUMNS}, n_all, n_principal, n_principal_coc, amount FROM agg_counts");
+        let sql = format!(
+            "SELECT {KEY_COLUMNS}, n_all, n_principal, n_principal_coc, amount FROM agg_counts"
+        );
         let mut out = BTreeMap::new();
         crate::dispatch_pool!(self.pool(), |p| {
             for row in sqlx::query(&sql).fetch_all(p).await? {
@@ -285,11 +318,17 @@ fn enum_value<E>(canonical: Option<&str>, prefix: &str, parse: impl Fn(&str) -> 
 where
     E: Into<i32>,
 {
-    canonical.and_then(|c| parse(&format!("{prefix}{c}"))).map(Into::into).unwrap_or(0)
+    canonical
+        .and_then(|c| parse(&format!("{prefix}{c}")))
+        .map(Into::into)
+        .unwrap_or(0)
 }
 
 /// Rebuilds the contract event from the stored kind and detail (identifiers were never there).
-pub fn event_from_detail(kind: &str, d: &serde_json::Value) -> Option<vawg_hub::pb::vawg_record::Event> {
+pub fn event_from_detail(
+    kind: &str,
+    d: &serde_json::Value,
+) -> Option<vawg_hub::pb::vawg_record::Event> {
     use vawg_hub::pb::{self, vawg_record::Event};
     let s = |f: &str| d.get(f).and_then(|v| v.as_str());
     let b = |f: &str| d.get(f).and_then(|v| v.as_bool()).unwrap_or(false);
@@ -297,26 +336,54 @@ pub fn event_from_detail(kind: &str, d: &serde_json::Value) -> Option<vawg_hub::
     Some(match kind {
         "CRIME_RECORDED" => Event::CrimeRecorded(pb::CrimeRecorded {
             domestic_abuse_flag: b("domestic_abuse_flag"),
-            relationship: enum_value(s("relationship"), "RELATIONSHIP_", pb::Relationship::from_str_name),
+            relationship: enum_value(
+                s("relationship"),
+                "RELATIONSHIP_",
+                pb::Relationship::from_str_name,
+            ),
             online_flag: b("online_flag"),
         }),
         "POLICE_OUTCOME" => Event::PoliceOutcome(pb::PoliceOutcome {
             home_office_outcome_type: u("home_office_outcome_type") as u32,
-            group: enum_value(s("group"), "POLICE_OUTCOME_GROUP_", pb::PoliceOutcomeGroup::from_str_name),
+            group: enum_value(
+                s("group"),
+                "POLICE_OUTCOME_GROUP_",
+                pb::PoliceOutcomeGroup::from_str_name,
+            ),
         }),
         "CPS_REFERRAL" => Event::CpsReferral(pb::CpsReferral {
-            referral_type: enum_value(s("referral_type"), "REFERRAL_TYPE_", pb::ReferralType::from_str_name),
+            referral_type: enum_value(
+                s("referral_type"),
+                "REFERRAL_TYPE_",
+                pb::ReferralType::from_str_name,
+            ),
         }),
         "CHARGING_DECISION" => Event::ChargingDecision(pb::ChargingDecision {
-            decision_maker: enum_value(s("decision_maker"), "DECISION_MAKER_", pb::DecisionMaker::from_str_name),
-            decision: enum_value(s("decision"), "CHARGE_DECISION_", pb::ChargeDecision::from_str_name),
+            decision_maker: enum_value(
+                s("decision_maker"),
+                "DECISION_MAKER_",
+                pb::DecisionMaker::from_str_name,
+            ),
+            decision: enum_value(
+                s("decision"),
+                "CHARGE_DECISION_",
+                pb::ChargeDecision::from_str_name,
+            ),
         }),
         "PROSECUTION_OUTCOME" => Event::ProsecutionOutcome(pb::ProsecutionOutcome {
-            result: enum_value(s("result"), "PROSECUTION_RESULT_", pb::ProsecutionResult::from_str_name),
+            result: enum_value(
+                s("result"),
+                "PROSECUTION_RESULT_",
+                pb::ProsecutionResult::from_str_name,
+            ),
         }),
         "COURT_OUTCOME" => Event::CourtOutcome(pb::CourtOutcome {
             court_type: enum_value(s("court_type"), "COURT_TYPE_", pb::CourtType::from_str_name),
-            verdict: enum_value(s("verdict"), "COURT_VERDICT_", pb::CourtVerdict::from_str_name),
+            verdict: enum_value(
+                s("verdict"),
+                "COURT_VERDICT_",
+                pb::CourtVerdict::from_str_name,
+            ),
             trial_effectiveness: enum_value(
                 s("trial_effectiveness"),
                 "TRIAL_EFFECTIVENESS_",
@@ -325,35 +392,71 @@ pub fn event_from_detail(kind: &str, d: &serde_json::Value) -> Option<vawg_hub::
         }),
         "PROTECTIVE_ORDER" => Event::ProtectiveOrder(pb::ProtectiveOrder {
             order_type: enum_value(s("order_type"), "ORDER_TYPE_", pb::OrderType::from_str_name),
-            decision: enum_value(s("decision"), "ORDER_DECISION_", pb::OrderDecision::from_str_name),
+            decision: enum_value(
+                s("decision"),
+                "ORDER_DECISION_",
+                pb::OrderDecision::from_str_name,
+            ),
             expires_on: None,
         }),
         "VICTIM_WITHDRAWAL" => Event::VictimWithdrawal(pb::VictimWithdrawal {
-            stage: enum_value(s("stage"), "WITHDRAWAL_STAGE_", pb::WithdrawalStage::from_str_name),
+            stage: enum_value(
+                s("stage"),
+                "WITHDRAWAL_STAGE_",
+                pb::WithdrawalStage::from_str_name,
+            ),
             case_ended: b("case_ended"),
         }),
         "MARAC_REFERRAL" => Event::MaracReferral(pb::MaracReferral {
-            referring_agency: enum_value(s("referring_agency"), "REFERRING_AGENCY_", pb::ReferringAgency::from_str_name),
+            referring_agency: enum_value(
+                s("referring_agency"),
+                "REFERRING_AGENCY_",
+                pb::ReferringAgency::from_str_name,
+            ),
             repeat_referral: b("repeat_referral"),
             children_in_household: u("children_in_household") as u32,
         }),
         "SUPPORT_REFERRAL" => Event::SupportReferral(pb::SupportReferral {
             to_agency_id: s("to_agency_id").unwrap_or_default().to_string(),
-            service_type: enum_value(s("service_type"), "SUPPORT_SERVICE_TYPE_", pb::SupportServiceType::from_str_name),
+            service_type: enum_value(
+                s("service_type"),
+                "SUPPORT_SERVICE_TYPE_",
+                pb::SupportServiceType::from_str_name,
+            ),
         }),
         "SUPPORT_PROVIDED" => Event::SupportProvided(pb::SupportProvided {
-            service_type: enum_value(s("service_type"), "SUPPORT_SERVICE_TYPE_", pb::SupportServiceType::from_str_name),
+            service_type: enum_value(
+                s("service_type"),
+                "SUPPORT_SERVICE_TYPE_",
+                pb::SupportServiceType::from_str_name,
+            ),
             contacts: u("contacts") as u32,
         }),
         "UNABLE_TO_SUPPORT" => Event::UnableToSupport(pb::UnableToSupport {
-            service_type: enum_value(s("service_type"), "SUPPORT_SERVICE_TYPE_", pb::SupportServiceType::from_str_name),
-            reason: enum_value(s("reason"), "UNABLE_TO_SUPPORT_REASON_", pb::UnableToSupportReason::from_str_name),
+            service_type: enum_value(
+                s("service_type"),
+                "SUPPORT_SERVICE_TYPE_",
+                pb::SupportServiceType::from_str_name,
+            ),
+            reason: enum_value(
+                s("reason"),
+                "UNABLE_TO_SUPPORT_REASON_",
+                pb::UnableToSupportReason::from_str_name,
+            ),
         }),
         "HEALTH_DISCLOSURE" => Event::HealthDisclosure(pb::HealthDisclosure {
-            setting: enum_value(s("setting"), "HEALTH_SETTING_", pb::HealthSetting::from_str_name),
+            setting: enum_value(
+                s("setting"),
+                "HEALTH_SETTING_",
+                pb::HealthSetting::from_str_name,
+            ),
         }),
         "HEALTH_REFERRAL" => Event::HealthReferral(pb::HealthReferral {
-            setting: enum_value(s("setting"), "HEALTH_SETTING_", pb::HealthSetting::from_str_name),
+            setting: enum_value(
+                s("setting"),
+                "HEALTH_SETTING_",
+                pb::HealthSetting::from_str_name,
+            ),
             destination: enum_value(
                 s("destination"),
                 "HEALTH_REFERRAL_DESTINATION_",
@@ -367,15 +470,31 @@ pub fn event_from_detail(kind: &str, d: &serde_json::Value) -> Option<vawg_hub::
             police_contact: String::new(),
         }),
         "DOMESTIC_HOMICIDE" => Event::DomesticHomicide(pb::DomesticHomicide {
-            homicide_type: enum_value(s("homicide_type"), "HOMICIDE_TYPE_", pb::HomicideType::from_str_name),
+            homicide_type: enum_value(
+                s("homicide_type"),
+                "HOMICIDE_TYPE_",
+                pb::HomicideType::from_str_name,
+            ),
         }),
         "VICTIM_SATISFACTION" => Event::VictimSatisfaction(pb::VictimSatisfaction {
-            stage: enum_value(s("stage"), "SATISFACTION_STAGE_", pb::SatisfactionStage::from_str_name),
-            level: enum_value(s("level"), "SATISFACTION_LEVEL_", pb::SatisfactionLevel::from_str_name),
+            stage: enum_value(
+                s("stage"),
+                "SATISFACTION_STAGE_",
+                pb::SatisfactionStage::from_str_name,
+            ),
+            level: enum_value(
+                s("level"),
+                "SATISFACTION_LEVEL_",
+                pb::SatisfactionLevel::from_str_name,
+            ),
         }),
         "FUNDING_RETURN" => Event::FundingReturn(pb::FundingReturn {
             funded_agency_id: s("funded_agency_id").unwrap_or_default().to_string(),
-            service_type: enum_value(s("service_type"), "SUPPORT_SERVICE_TYPE_", pb::SupportServiceType::from_str_name),
+            service_type: enum_value(
+                s("service_type"),
+                "SUPPORT_SERVICE_TYPE_",
+                pb::SupportServiceType::from_str_name,
+            ),
             amount_pence: u("amount_pence"),
         }),
         _ => return None,
@@ -392,7 +511,8 @@ where
     for<'a> Option<i32>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> bool: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> chrono::NaiveDate: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> sqlx::types::Json<serde_json::Value>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> sqlx::types::Json<serde_json::Value>:
+        sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
 {
     use vawg_hub::pb;
     let kind: String = row.try_get("event_kind")?;
@@ -402,14 +522,24 @@ where
     };
     let demographic = |column: &str| -> Result<Option<String>, sqlx::Error> { row.try_get(column) };
     let demographics = pb::Demographics {
-        sex: enum_value(demographic("victim_sex")?.as_deref(), "SEX_", pb::Sex::from_str_name),
-        age_at_event: row.try_get::<Option<i32>, _>("victim_age")?.map(|a| a.max(0) as u32),
+        sex: enum_value(
+            demographic("victim_sex")?.as_deref(),
+            "SEX_",
+            pb::Sex::from_str_name,
+        ),
+        age_at_event: row
+            .try_get::<Option<i32>, _>("victim_age")?
+            .map(|a| a.max(0) as u32),
         ethnic_group: enum_value(
             demographic("victim_ethnic_group")?.as_deref(),
             "ETHNIC_GROUP_",
             pb::EthnicGroup::from_str_name,
         ),
-        disability: enum_value(demographic("victim_disability")?.as_deref(), "DISABILITY_", pb::Disability::from_str_name),
+        disability: enum_value(
+            demographic("victim_disability")?.as_deref(),
+            "DISABILITY_",
+            pb::Disability::from_str_name,
+        ),
         sexual_orientation: 0,
         gender_identity: 0,
         immigration_status: enum_value(
@@ -438,7 +568,8 @@ pub async fn load_entities(
     conn: &mut Conn<'_>,
     entities: &BTreeSet<EntityKey>,
 ) -> Result<BTreeMap<EntityKey, Vec<FactRecord>>, StoreError> {
-    let (mut ids, mut cases, mut victims, mut suspects) = (Vec::new(), Vec::new(), BTreeSet::new(), Vec::new());
+    let (mut ids, mut cases, mut victims, mut suspects) =
+        (Vec::new(), Vec::new(), BTreeSet::new(), Vec::new());
     for e in entities {
         match e {
             EntityKey::Record(id) => ids.push(id.to_string()),
@@ -466,7 +597,11 @@ pub async fn load_entities(
         ("suspect_pseudonym", &suspects, crime),
     ] {
         for chunk in values.chunks(ROWS_PER_STATEMENT) {
-            let extra = if extra.is_empty() { String::new() } else { format!(" AND {extra}") };
+            let extra = if extra.is_empty() {
+                String::new()
+            } else {
+                format!(" AND {extra}")
+            };
             let sql = format!(
                 "SELECT {FACT_COLUMNS} FROM records WHERE {live}{extra} AND {column} IN ({})",
                 placeholders(1, chunk.len())
@@ -491,10 +626,16 @@ pub async fn load_entities(
             .values()
             .filter(|r| match e {
                 EntityKey::Record(id) => r.record_id == *id,
-                EntityKey::Relationship { victim, suspect } => match suspect.strip_prefix("unknown:") {
-                    Some(id) => id.parse::<i64>().is_ok_and(|id| r.record_id == id),
-                    None => is_crime(r) && r.victim.as_ref() == Some(victim) && r.suspect.as_ref() == Some(suspect),
-                },
+                EntityKey::Relationship { victim, suspect } => {
+                    match suspect.strip_prefix("unknown:") {
+                        Some(id) => id.parse::<i64>().is_ok_and(|id| r.record_id == id),
+                        None => {
+                            is_crime(r)
+                                && r.victim.as_ref() == Some(victim)
+                                && r.suspect.as_ref() == Some(suspect)
+                        }
+                    }
+                }
                 EntityKey::Case(c) => r.case_ref.as_ref() == Some(c),
                 EntityKey::Victim(v) => is_crime(r) && r.victim.as_ref() == Some(v),
                 EntityKey::Suspect(s) => is_crime(r) && r.suspect.as_ref() == Some(s),
@@ -537,7 +678,9 @@ pub async fn entities_of_sources(
 
 /// Recomputes every aggregate from the raw records, in memory (the consistency check: it must
 /// equal [`crate::Store::all_aggregates`]).
-pub async fn recompute_all(store: &crate::Store) -> Result<BTreeMap<FactKey, FactValue>, StoreError> {
+pub async fn recompute_all(
+    store: &crate::Store,
+) -> Result<BTreeMap<FactKey, FactValue>, StoreError> {
     let sql = format!("SELECT {FACT_COLUMNS} FROM records WHERE is_current AND NOT retracted");
     let mut records = Vec::new();
     crate::dispatch_pool!(store.pool(), |p| {

@@ -165,14 +165,17 @@ impl Store {
         let sql = "SELECT tree_size, root_hash, timestamp_ms, signature, key_id, algorithm \
                    FROM audit_heads ORDER BY tree_size DESC LIMIT 1";
         let head = on_pool!(self.pool(), |p| {
-            sqlx::query(sql).fetch_optional(p).await?.map(|r| StoredHead {
-                tree_size: u64::try_from(r.get::<i64, _>(0)).unwrap_or(u64::MAX),
-                root_hash: r.get(1),
-                timestamp_ms: r.get(2),
-                signature: r.get(3),
-                key_id: r.get(4),
-                algorithm: r.get(5),
-            })
+            sqlx::query(sql)
+                .fetch_optional(p)
+                .await?
+                .map(|r| StoredHead {
+                    tree_size: u64::try_from(r.get::<i64, _>(0)).unwrap_or(u64::MAX),
+                    root_hash: r.get(1),
+                    timestamp_ms: r.get(2),
+                    signature: r.get(3),
+                    key_id: r.get(4),
+                    algorithm: r.get(5),
+                })
         });
         Ok(head)
     }

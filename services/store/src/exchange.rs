@@ -550,9 +550,8 @@ pub async fn enqueue_notifications(
 /// Active MARACs and the areas each serves (from the agency registry).
 async fn marac_areas(conn: &mut Conn<'_>) -> Result<Vec<(String, Vec<String>)>, StoreError> {
     let sql = "SELECT id, areas FROM agencies WHERE kind = 'MARAC' AND status = 'active'";
-    let rows: Vec<(String, String)> = crate::with_conn!(conn, |c| {
-        sqlx::query_as(sql).fetch_all(&mut **c).await?
-    });
+    let rows: Vec<(String, String)> =
+        crate::with_conn!(conn, |c| { sqlx::query_as(sql).fetch_all(&mut **c).await? });
     rows.into_iter()
         .map(|(id, areas)| {
             let areas: Vec<String> = serde_json::from_str(&areas)
@@ -644,7 +643,8 @@ impl Store {
 
     /// The last sequence `agency_id` acknowledged on `topic` (0 when none).
     pub async fn acknowledged(&self, agency_id: &str, topic: Topic) -> Result<u64, StoreError> {
-        let sql = "SELECT acknowledged FROM notification_cursors WHERE agency_id = $1 AND topic = $2";
+        let sql =
+            "SELECT acknowledged FROM notification_cursors WHERE agency_id = $1 AND topic = $2";
         let v: Option<i64> = crate::dispatch_pool!(&self.pool, |p| {
             sqlx::query_scalar(sql)
                 .bind(agency_id)
@@ -777,7 +777,10 @@ impl Store {
         let sql = "SELECT key_id, public_key FROM sealing_keys \
                    WHERE agency_id = $1 AND is_current";
         let row: Option<(String, Vec<u8>)> = crate::dispatch_pool!(&self.pool, |p| {
-            sqlx::query_as(sql).bind(agency_id).fetch_optional(p).await?
+            sqlx::query_as(sql)
+                .bind(agency_id)
+                .fetch_optional(p)
+                .await?
         });
         Ok(row.map(|(key_id, public_key)| SealingKey { key_id, public_key }))
     }

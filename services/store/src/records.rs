@@ -190,6 +190,10 @@ pub struct StoredRevision {
     pub local_code: String,
 }
 
+/// A row of [`Store::revisions`]: id, revision (backend integer type), current, retracted,
+/// event kind, category, definition version, local code.
+type RevisionRow<R> = (i64, R, bool, bool, String, String, String, String);
+
 /// Stored state of one source record, as the idempotency rules need it.
 #[derive(Debug, Default)]
 struct Held {
@@ -200,7 +204,10 @@ struct Held {
 /// What to do with each record of a chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
-    Insert { previous: Option<u32>, current: bool },
+    Insert {
+        previous: Option<u32>,
+        current: bool,
+    },
     Duplicate,
     Stale(u32),
     Retracted,
@@ -227,10 +234,10 @@ fn plan(mut held: HashMap<String, Held>, records: &[NewRecord]) -> (Vec<Step>, V
         } else {
             let previous = h.revisions.last().copied();
             h.revisions.insert(r.revision);
-            if let Some(prev) = last_insert.insert(&r.source_record_id, i) {
-                if let Step::Insert { current, .. } = &mut steps[prev] {
-                    *current = false;
-                }
+            if let Some(prev) = last_insert.insert(&r.source_record_id, i)
+                && let Step::Insert { current, .. } = &mut steps[prev]
+            {
+                *current = false;
             }
             if previous.is_some() && stored.contains(&r.source_record_id) {
                 supersede_stored.insert(r.source_record_id.clone());
@@ -257,7 +264,10 @@ fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
 }
 
 fn unique_ids(records: &[NewRecord]) -> Vec<String> {
-    let set: BTreeSet<&str> = records.iter().map(|r| r.source_record_id.as_str()).collect();
+    let set: BTreeSet<&str> = records
+        .iter()
+        .map(|r| r.source_record_id.as_str())
+        .collect();
     set.into_iter().map(str::to_owned).collect()
 }
 
@@ -311,8 +321,12 @@ impl Store {
                 .await?;
                 if let Some((_, false)) = row {
                     let ids = [source_record_id.to_string()];
-                    let before =
-                        aggregates::entities_of_sources(&mut Conn::Sqlite(&mut tx), agency_id, &ids).await?;
+                    let before = aggregates::entities_of_sources(
+                        &mut Conn::Sqlite(&mut tx),
+                        agency_id,
+                        &ids,
+                    )
+                    .await?;
                     sqlx::query(
                         "UPDATE records SET retracted = 1, retracted_at = ? \
                          WHERE agency_id = ? AND source_record_id = ? AND is_current = 1",
@@ -322,7 +336,13 @@ impl Store {
                     .bind(source_record_id)
                     .execute(&mut *tx)
                     .await?;
-                    aggregates::refresh_sources(&mut Conn::Sqlite(&mut tx), agency_id, &ids, before).await?;
+                    aggregates::refresh_sources(
+                        &mut Conn::Sqlite(&mut tx),
+                        agency_id,
+                        &ids,
+                        before,
+                    )
+                    .await?;
                 }
                 tx.commit().await?;
                 row
@@ -339,8 +359,12 @@ impl Store {
                 .await?;
                 if let Some((_, false)) = row {
                     let ids = [source_record_id.to_string()];
-                    let before =
-                        aggregates::entities_of_sources(&mut Conn::Postgres(&mut tx), agency_id, &ids).await?;
+                    let before = aggregates::entities_of_sources(
+                        &mut Conn::Postgres(&mut tx),
+                        agency_id,
+                        &ids,
+                    )
+                    .await?;
                     sqlx::query(
                         "UPDATE records SET retracted = true, retracted_at = $1 \
                          WHERE agency_id = $2 AND source_record_id = $3 AND is_current",
@@ -350,7 +374,13 @@ impl Store {
                     .bind(source_record_id)
                     .execute(&mut *tx)
                     .await?;
-                    aggregates::refresh_sources(&mut Conn::Postgres(&mut tx), agency_id, &ids, before).await?;
+                    aggregates::refresh_sources(
+                        &mut Conn::Postgres(&mut tx),
+                        agency_id,
+                        &ids,
+                        before,
+                    )
+                    .await?;
                 }
                 tx.commit().await?;
                 row.map(|(r, x)| (i64::from(r), x))
@@ -416,7 +446,7 @@ impl Store {
         const SQL: &str = "SELECT record_id, revision, is_current, retracted, event_kind, \
             category, definition_version, local_code FROM records \
             WHERE agency_id = $1 AND source_record_id = $2 ORDER BY revision";
-        let rows: Vec<(i64, i64, bool, bool, String, String, String, String)> = match &self.pool {
+        let rows: Vec<RevisionRow<i64>> = match &self.pool {
             Pool::Sqlite(p) => {
                 sqlx::query_as(SQL)
                     .bind(agency_id)
@@ -425,7 +455,7 @@ impl Store {
                     .await?
             }
             Pool::Postgres(p) => {
-                let rows: Vec<(i64, i32, bool, bool, String, String, String, String)> =
+                let rows: Vec<RevisionRow<i32>> =
                     sqlx::query_as(SQL)
                         .bind(agency_id)
                         .bind(source_record_id)
@@ -437,19 +467,21 @@ impl Store {
             }
         };
         rows.into_iter()
-            .map(|(record_id, revision, is_current, retracted, event_kind, category, dv, lc)| {
-                Ok(StoredRevision {
-                    record_id,
-                    revision: u32::try_from(revision)
-                        .map_err(|_| StoreError::Corrupt("negative revision".into()))?,
-                    is_current,
-                    retracted,
-                    event_kind,
-                    category,
-                    definition_version: dv,
-                    local_code: lc,
-                })
-            })
+            .map(
+                |(record_id, revision, is_current, retracted, event_kind, category, dv, lc)| {
+                    Ok(StoredRevision {
+                        record_id,
+                        revision: u32::try_from(revision)
+                            .map_err(|_| StoreError::Corrupt("negative revision".into()))?,
+                        is_current,
+                        retracted,
+                        event_kind,
+                        category,
+                        definition_version: dv,
+                        local_code: lc,
+                    })
+                },
+            )
             .collect()
     }
 
@@ -513,7 +545,9 @@ impl Store {
                 copy.finish().await?;
                 let took = started.elapsed();
                 drop(conn);
-                sqlx::query(&format!("DROP TABLE {table}")).execute(p).await?;
+                sqlx::query(&format!("DROP TABLE {table}"))
+                    .execute(p)
+                    .await?;
                 Ok(took)
             }
             Pool::Sqlite(p) => {
@@ -537,7 +571,9 @@ impl Store {
                 }
                 tx.commit().await?;
                 let took = started.elapsed();
-                sqlx::query(&format!("DROP TABLE {table}")).execute(p).await?;
+                sqlx::query(&format!("DROP TABLE {table}"))
+                    .execute(p)
+                    .await?;
                 Ok(took)
             }
         }
@@ -571,10 +607,12 @@ async fn ingest_sqlite(
         }
     }
     let (steps, supersede) = plan(held, records);
-    let before = aggregates::entities_of_sources(&mut Conn::Sqlite(&mut tx), agency_id, &ids).await?;
+    let before =
+        aggregates::entities_of_sources(&mut Conn::Sqlite(&mut tx), agency_id, &ids).await?;
     for part in supersede.chunks(SQLITE_ROWS_PER_INSERT * 10) {
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new("UPDATE records SET is_current = 0 WHERE is_current = 1 AND agency_id = ");
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "UPDATE records SET is_current = 0 WHERE is_current = 1 AND agency_id = ",
+        );
         qb.push_bind(agency_id).push(" AND source_record_id IN (");
         let mut sep = qb.separated(", ");
         for id in part {
@@ -680,7 +718,10 @@ async fn ingest_postgres(
     let mut tx = pool.begin().await?;
     // One advisory lock per source record, taken in a fixed order (the sorted ids) so that
     // concurrent replicas cannot deadlock. Hash collisions only serialise more than needed.
-    let lock_keys: Vec<String> = ids.iter().map(|id| format!("{agency_id}\u{1f}{id}")).collect();
+    let lock_keys: Vec<String> = ids
+        .iter()
+        .map(|id| format!("{agency_id}\u{1f}{id}"))
+        .collect();
     sqlx::query(
         "SELECT pg_advisory_xact_lock(k) FROM \
          (SELECT hashtextextended(x, 0) AS k FROM UNNEST($1::text[]) AS x ORDER BY 1) AS keys",
@@ -705,7 +746,8 @@ async fn ingest_postgres(
         h.retracted |= retracted;
     }
     let (steps, supersede) = plan(held, records);
-    let before = aggregates::entities_of_sources(&mut Conn::Postgres(&mut tx), agency_id, &ids).await?;
+    let before =
+        aggregates::entities_of_sources(&mut Conn::Postgres(&mut tx), agency_id, &ids).await?;
     if !supersede.is_empty() {
         sqlx::query(
             "UPDATE records SET is_current = false \
@@ -903,7 +945,8 @@ impl PgColumns {
             c.victim_disability.push(r.victim.disability.clone());
             c.victim_sexual_orientation
                 .push(r.victim.sexual_orientation.clone());
-            c.victim_gender_identity.push(r.victim.gender_identity.clone());
+            c.victim_gender_identity
+                .push(r.victim.gender_identity.clone());
             c.victim_immigration_status
                 .push(r.victim.immigration_status.clone());
             c.decision.push(r.fields.decision.clone());

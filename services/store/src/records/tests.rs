@@ -69,7 +69,10 @@ where
 async fn idempotency_rules_hold_across_chunks_and_within_one() {
     with_each_backend(|store| async move {
         let out = store
-            .ingest("police-1", vec![record("a", 1), record("b", 2), record("a", 1)])
+            .ingest(
+                "police-1",
+                vec![record("a", 1), record("b", 2), record("a", 1)],
+            )
             .await
             .unwrap();
         assert!(matches!(out[0], Outcome::Accepted { .. }));
@@ -79,23 +82,46 @@ async fn idempotency_rules_hold_across_chunks_and_within_one() {
         let out = store
             .ingest(
                 "police-1",
-                vec![record("a", 1), record("a", 3), record("b", 1), record("a", 2), record("a", 4)],
+                vec![
+                    record("a", 1),
+                    record("a", 3),
+                    record("b", 1),
+                    record("a", 2),
+                    record("a", 4),
+                ],
             )
             .await
             .unwrap();
         assert_eq!(out[0], Outcome::Duplicate);
-        assert!(matches!(out[1], Outcome::Superseded { previous_revision: 1, .. }));
+        assert!(matches!(
+            out[1],
+            Outcome::Superseded {
+                previous_revision: 1,
+                ..
+            }
+        ));
         assert_eq!(out[2], Outcome::Stale { held_revision: 2 });
         assert_eq!(out[3], Outcome::Stale { held_revision: 3 });
-        assert!(matches!(out[4], Outcome::Superseded { previous_revision: 3, .. }));
+        assert!(matches!(
+            out[4],
+            Outcome::Superseded {
+                previous_revision: 3,
+                ..
+            }
+        ));
 
         let revs = store.revisions("police-1", "a").await.unwrap();
         assert_eq!(
-            revs.iter().map(|r| (r.revision, r.is_current)).collect::<Vec<_>>(),
+            revs.iter()
+                .map(|r| (r.revision, r.is_current))
+                .collect::<Vec<_>>(),
             vec![(1, false), (3, false), (4, true)]
         );
         // Another agency's record with the same source id is a different record.
-        let out = store.ingest("police-2", vec![record("a", 1)]).await.unwrap();
+        let out = store
+            .ingest("police-2", vec![record("a", 1)])
+            .await
+            .unwrap();
         assert!(matches!(out[0], Outcome::Accepted { .. }));
         assert_eq!(store.count_records(Some("police-1")).await.unwrap(), 4);
         assert_eq!(store.count_records(None).await.unwrap(), 5);
@@ -106,13 +132,28 @@ async fn idempotency_rules_hold_across_chunks_and_within_one() {
 #[tokio::test]
 async fn retraction_marks_the_current_row_and_blocks_revisions() {
     with_each_backend(|store| async move {
-        store.ingest("p", vec![record("r", 1), record("r", 2)]).await.unwrap();
+        store
+            .ingest("p", vec![record("r", 1), record("r", 2)])
+            .await
+            .unwrap();
         let r = store.retract("p", "r").await.unwrap();
-        assert_eq!(r, Retraction { retracted_now: true, revision: 2 });
+        assert_eq!(
+            r,
+            Retraction {
+                retracted_now: true,
+                revision: 2
+            }
+        );
         let again = store.retract("p", "r").await.unwrap();
         assert!(!again.retracted_now);
-        assert!(matches!(store.retract("p", "missing").await, Err(StoreError::NotFound(_))));
-        let out = store.ingest("p", vec![record("r", 2), record("r", 3)]).await.unwrap();
+        assert!(matches!(
+            store.retract("p", "missing").await,
+            Err(StoreError::NotFound(_))
+        ));
+        let out = store
+            .ingest("p", vec![record("r", 2), record("r", 3)])
+            .await
+            .unwrap();
         assert_eq!(out, vec![Outcome::Duplicate, Outcome::Retracted]);
         let revs = store.revisions("p", "r").await.unwrap();
         assert!(revs.iter().all(|r| r.retracted == r.is_current));
@@ -129,7 +170,10 @@ async fn earliest_referral_is_found_by_case_pseudonym_and_baseline_loads() {
         let mut late = early.clone();
         late.source_record_id = "ref2".into();
         late.event_time += Duration::days(10);
-        store.ingest("cps", vec![late, early.clone()]).await.unwrap();
+        store
+            .ingest("cps", vec![late, early.clone()])
+            .await
+            .unwrap();
         let found = store
             .earliest_referrals(&["case-x".into(), "case-y".into()])
             .await
