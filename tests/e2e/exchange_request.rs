@@ -46,7 +46,7 @@ async fn allowed_request_returns_only_unmasked_fields(backend: Backend) {
         .ingest()
         .retract_record(pb::RetractRecordRequest {
             source_record_id: "c2".into(),
-            ..Default::default()
+            reason: "Recorded in error".into(),
         })
         .await
         .expect("retracted");

@@ -16,5 +16,6 @@ mod ingest_idempotency;
 mod ingest_limits;
 mod ingest_no_raw_identifiers;
 mod ingest_synth;
+mod metrics;
 mod telemetry;
 mod ingest_durability;
