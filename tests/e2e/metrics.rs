@@ -22,8 +22,10 @@ fn pdate(date: &str) -> pb::Date {
     pb::Date { year: d.year(), month: d.month() as i32, day: d.day() as i32 }
 }
 
-/// A synthetic person: obviously fake names, a fixed date of birth.
+/// A synthetic person: obviously fake names, a fixed date of birth. Digits in `tag` become
+/// letters, since names are normalised to letters only.
 fn person(tag: &str, sex: pb::Sex, age: u32) -> pb::PersonReference {
+    let tag: String = tag.chars().map(|c| c.to_digit(10).map_or(c, |d| (b'a' + d as u8) as char)).collect();
     pb::PersonReference {
         identifiers: Some(pb::PersonIdentifiers {
             given_name: format!("Testgiven{tag}"),
