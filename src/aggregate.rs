@@ -1208,7 +1208,7 @@ mod tests {
 
         #[derive(Debug, Clone)]
         enum Change {
-            Put(usize, FactRecord),
+            Put(usize, Box<FactRecord>),
             Retract(usize),
         }
 
@@ -1220,7 +1220,7 @@ mod tests {
                             if retract && slot % 3 == 0 {
                                 Change::Retract(slot)
                             } else {
-                                Change::Put(slot, r)
+                                Change::Put(slot, Box::new(r))
                             }
                         })
                         .collect()
@@ -1243,7 +1243,8 @@ mod tests {
                         touched.extend(entities_of(old));
                     }
                     match change {
-                        Change::Put(_, mut r) => {
+                        Change::Put(_, r) => {
+                            let mut r = *r;
                             // A new revision gets a new record id, as the store does.
                             if let Some(id) = slot_ids.remove(&slot) { live.remove(&id); }
                             r.record_id = next_id;

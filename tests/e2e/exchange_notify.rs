@@ -23,9 +23,15 @@ fn sequences(notifications: &[pb::Notification]) -> Vec<u64> {
 
 async fn encompass_reaches_the_named_school_only(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let police = app.agency("police-e23000001", AgencyKind::Police, &[MET]).await;
-    let school = app.agency("school-100001", AgencyKind::School, &[MET]).await;
-    let other = app.agency("school-100002", AgencyKind::School, &[MET]).await;
+    let police = app
+        .agency("police-e23000001", AgencyKind::Police, &[MET])
+        .await;
+    let school = app
+        .agency("school-100001", AgencyKind::School, &[MET])
+        .await;
+    let other = app
+        .agency("school-100002", AgencyKind::School, &[MET])
+        .await;
 
     // Each school registers its public key; the police fetch the named school's key and seal.
     let keys = sealing::generate_keypair();
@@ -55,7 +61,11 @@ async fn encompass_reaches_the_named_school_only(backend: Backend) {
 
     let mut mine = subscribe(&mut school.exchange(), pb::Topic::Encompass, 0).await;
     let mut theirs = subscribe(&mut other.exchange(), pb::Topic::Encompass, 0).await;
-    submit(&police, vec![encompass(&police.id, "oe-1", "100001", Some(sealed))]).await;
+    submit(
+        &police,
+        vec![encompass(&police.id, "oe-1", "100001", Some(sealed))],
+    )
+    .await;
 
     let n = next(&mut mine).await;
     assert_eq!(n.sequence, 1);
@@ -67,7 +77,10 @@ async fn encompass_reaches_the_named_school_only(backend: Backend) {
     };
     assert_eq!(content.school_urn, "100001");
     assert_eq!(content.police_contact, "Safeguarding hub desk");
-    assert_eq!(content.incident_time.unwrap().seconds, crate::exchange_fixtures::ts("2025-02-02").seconds);
+    assert_eq!(
+        content.incident_time.unwrap().seconds,
+        crate::exchange_fixtures::ts("2025-02-02").seconds
+    );
     let payload = content.sealed_pupil_details.expect("sealed details");
     // The hub kept only ciphertext; the school opens it, nobody else can.
     assert_eq!(sealing::open(&keys, &payload).unwrap(), pupil);
@@ -108,11 +121,17 @@ async fn encompass_reaches_the_named_school_only_postgres() {
 #[tokio::test]
 async fn marac_and_support_referrals_are_routed_by_area_and_addressee() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let police = app.agency("police-e23000001", AgencyKind::Police, &[MET, CITY]).await;
+    let police = app
+        .agency("police-e23000001", AgencyKind::Police, &[MET, CITY])
+        .await;
     let marac = app.agency("marac-met", AgencyKind::Marac, &[MET]).await;
     let city_marac = app.agency("marac-city", AgencyKind::Marac, &[CITY]).await;
-    let idva = app.agency("idva-one", AgencyKind::SupportService, &[MET]).await;
-    let other_idva = app.agency("idva-two", AgencyKind::SupportService, &[MET]).await;
+    let idva = app
+        .agency("idva-one", AgencyKind::SupportService, &[MET])
+        .await;
+    let other_idva = app
+        .agency("idva-two", AgencyKind::SupportService, &[MET])
+        .await;
 
     let mut met_stream = subscribe(&mut marac.exchange(), pb::Topic::Marac, 0).await;
     let mut city_stream = subscribe(&mut city_marac.exchange(), pb::Topic::Marac, 0).await;
@@ -154,13 +173,19 @@ async fn marac_and_support_referrals_are_routed_by_area_and_addressee() {
 
 async fn resume_after_disconnect(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let police = app.agency("police-e23000001", AgencyKind::Police, &[MET]).await;
-    let school = app.agency("school-100001", AgencyKind::School, &[MET]).await;
+    let police = app
+        .agency("police-e23000001", AgencyKind::Police, &[MET])
+        .await;
+    let school = app
+        .agency("school-100001", AgencyKind::School, &[MET])
+        .await;
     let mut client = school.exchange();
 
     submit(
         &police,
-        (1..=3).map(|i| encompass(&police.id, &format!("oe-{i}"), "100001", None)).collect(),
+        (1..=3)
+            .map(|i| encompass(&police.id, &format!("oe-{i}"), "100001", None))
+            .collect(),
     )
     .await;
     let mut stream = subscribe(&mut client, pb::Topic::Encompass, 0).await;
@@ -175,7 +200,9 @@ async fn resume_after_disconnect(backend: Backend) {
 
     submit(
         &police,
-        (4..=5).map(|i| encompass(&police.id, &format!("oe-{i}"), "100001", None)).collect(),
+        (4..=5)
+            .map(|i| encompass(&police.id, &format!("oe-{i}"), "100001", None))
+            .collect(),
     )
     .await;
     // Resuming (after_sequence 0) starts after the last acknowledged: 3 again, then 4 and 5.
@@ -229,8 +256,12 @@ async fn resume_after_disconnect_postgres() {
 /// delivered but not acknowledged, and those that arrived while it was down, all come, once.
 async fn resume_after_hub_restart(backend: Backend) {
     let owner = TestApp::spawn(backend).await;
-    let police = owner.agency("police-e23000001", AgencyKind::Police, &[MET]).await;
-    let school = owner.agency("school-100001", AgencyKind::School, &[MET]).await;
+    let police = owner
+        .agency("police-e23000001", AgencyKind::Police, &[MET])
+        .await;
+    let school = owner
+        .agency("school-100001", AgencyKind::School, &[MET])
+        .await;
 
     let first = replica(&owner, 500).await;
     let mut client = exchange_on(&first, &owner, &school).await;
@@ -238,7 +269,9 @@ async fn resume_after_hub_restart(backend: Backend) {
     let mut ingest = ingest_on(&first, &owner, &police).await;
     let records = (1..=3).map(|i| encompass(&police.id, &format!("oe-{i}"), "100001", None));
     ingest
-        .submit_batch(pb::SubmitBatchRequest { records: records.collect() })
+        .submit_batch(pb::SubmitBatchRequest {
+            records: records.collect(),
+        })
         .await
         .expect("ingested on the first hub");
     let mut got = Vec::new();
@@ -258,7 +291,9 @@ async fn resume_after_hub_restart(backend: Backend) {
     // Records keep arriving (through another replica) while the school's hub is down.
     submit(
         &police,
-        (4..=5).map(|i| encompass(&police.id, &format!("oe-{i}"), "100001", None)).collect(),
+        (4..=5)
+            .map(|i| encompass(&police.id, &format!("oe-{i}"), "100001", None))
+            .collect(),
     )
     .await;
 
@@ -292,13 +327,27 @@ async fn resume_after_hub_restart_postgres() {
 #[tokio::test]
 async fn two_replicas_both_deliver_whichever_received_the_record() {
     let owner = TestApp::spawn(Backend::Postgres).await;
-    let police = owner.agency("police-e23000001", AgencyKind::Police, &[MET]).await;
-    let school = owner.agency("school-100001", AgencyKind::School, &[MET]).await;
+    let police = owner
+        .agency("police-e23000001", AgencyKind::Police, &[MET])
+        .await;
+    let school = owner
+        .agency("school-100001", AgencyKind::School, &[MET])
+        .await;
     let a = replica(&owner, 60_000).await;
     let b = replica(&owner, 60_000).await;
 
-    let mut on_a = subscribe(&mut exchange_on(&a, &owner, &school).await, pb::Topic::Encompass, 0).await;
-    let mut on_b = subscribe(&mut exchange_on(&b, &owner, &school).await, pb::Topic::Encompass, 0).await;
+    let mut on_a = subscribe(
+        &mut exchange_on(&a, &owner, &school).await,
+        pb::Topic::Encompass,
+        0,
+    )
+    .await;
+    let mut on_b = subscribe(
+        &mut exchange_on(&b, &owner, &school).await,
+        pb::Topic::Encompass,
+        0,
+    )
+    .await;
     let mut ingest_a = ingest_on(&a, &owner, &police).await;
     let mut ingest_b = ingest_on(&b, &owner, &police).await;
 
@@ -310,7 +359,9 @@ async fn two_replicas_both_deliver_whichever_received_the_record() {
         .await
         .unwrap();
     for stream in [&mut on_a, &mut on_b] {
-        let n = tokio::time::timeout(deadline, next(stream)).await.expect("prompt delivery");
+        let n = tokio::time::timeout(deadline, next(stream))
+            .await
+            .expect("prompt delivery");
         assert_eq!(n.sequence, 1);
     }
     ingest_b
@@ -320,7 +371,9 @@ async fn two_replicas_both_deliver_whichever_received_the_record() {
         .await
         .unwrap();
     for stream in [&mut on_a, &mut on_b] {
-        let n = tokio::time::timeout(deadline, next(stream)).await.expect("prompt delivery");
+        let n = tokio::time::timeout(deadline, next(stream))
+            .await
+            .expect("prompt delivery");
         assert_eq!(n.sequence, 2);
     }
     drop((on_a, on_b));

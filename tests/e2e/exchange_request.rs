@@ -30,9 +30,15 @@ async fn ask(agency: &Agency, req: pb::RequestRecordsRequest) -> pb::RequestReco
 
 async fn allowed_request_returns_only_unmasked_fields(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let police = app.agency("police-e23000001", AgencyKind::Police, &[MET]).await;
-    let school = app.agency("school-100001", AgencyKind::School, &[MET]).await;
-    let marac = app.agency("marac-e23000001", AgencyKind::Marac, &[MET]).await;
+    let police = app
+        .agency("police-e23000001", AgencyKind::Police, &[MET])
+        .await;
+    let school = app
+        .agency("school-100001", AgencyKind::School, &[MET])
+        .await;
+    let marac = app
+        .agency("marac-e23000001", AgencyKind::Marac, &[MET])
+        .await;
     submit(
         &police,
         vec![
@@ -54,12 +60,20 @@ async fn allowed_request_returns_only_unmasked_fields(backend: Backend) {
     // A school, to safeguard: the `safeguarding-practitioners` mask.
     let got = ask(
         &school,
-        request("A", pb::Purpose::Safeguarding, pb::LawfulBasis::PublicTaskSafeguarding),
+        request(
+            "A",
+            pb::Purpose::Safeguarding,
+            pb::LawfulBasis::PublicTaskSafeguarding,
+        ),
     )
     .await;
     let decision = got.decision.expect("decision");
     assert!(decision.allowed, "{decision:?}");
-    assert!(decision.policy_ids.contains(&"safeguarding-practitioners".to_string()));
+    assert!(
+        decision
+            .policy_ids
+            .contains(&"safeguarding-practitioners".to_string())
+    );
     assert!(got.audit_receipt.expect("receipt").tree_size > 0);
     // Only the current, unretracted record about this victim.
     assert_eq!(got.records.len(), 1, "{:?}", got.records);
@@ -69,12 +83,18 @@ async fn allowed_request_returns_only_unmasked_fields(backend: Backend) {
     assert_eq!(r.area.as_ref().unwrap().gss_code, MET);
     assert_eq!(r.category, "domestic_abuse");
     assert!(!r.definition_version.is_empty());
-    assert!(matches!(r.event, Some(pb::vawg_record::Event::CrimeRecorded(_))));
+    assert!(matches!(
+        r.event,
+        Some(pb::vawg_record::Event::CrimeRecorded(_))
+    ));
     let v = r.victim.as_ref().expect("victim pseudonym released");
     assert_eq!(v.pseudonym.len(), 32);
     assert!(v.identifiers.is_none());
     assert!(v.demographics.is_none(), "no demographics for safeguarding");
-    let refs = r.case_references.as_ref().expect("crime reference pseudonym");
+    let refs = r
+        .case_references
+        .as_ref()
+        .expect("crime reference pseudonym");
     assert!(!refs.police_crime_reference_pseudonym.is_empty());
     assert!(refs.police_crime_reference.is_empty());
     // Masked.
@@ -90,18 +110,34 @@ async fn allowed_request_returns_only_unmasked_fields(backend: Backend) {
     // immigration status.
     let got = ask(
         &marac,
-        request("A", pb::Purpose::MaracRiskAssessment, pb::LawfulBasis::PublicTaskSafeguarding),
+        request(
+            "A",
+            pb::Purpose::MaracRiskAssessment,
+            pb::LawfulBasis::PublicTaskSafeguarding,
+        ),
     )
     .await;
     assert!(got.decision.as_ref().unwrap().allowed);
     let released = &got.decision.as_ref().unwrap().released_fields;
-    assert!(released.iter().all(|f| !f.contains("immigration_status")), "{released:?}");
+    assert!(
+        released.iter().all(|f| !f.contains("immigration_status")),
+        "{released:?}"
+    );
     assert_eq!(got.records.len(), 1);
     let r = &got.records[0];
-    let d = r.victim.as_ref().unwrap().demographics.as_ref().expect("demographics");
+    let d = r
+        .victim
+        .as_ref()
+        .unwrap()
+        .demographics
+        .as_ref()
+        .expect("demographics");
     assert_eq!(d.sex, pb::Sex::Female as i32);
     assert_eq!(d.ethnic_group, pb::EthnicGroup::Asian as i32);
-    assert_eq!(d.immigration_status, 0, "immigration status never leaves the hub");
+    assert_eq!(
+        d.immigration_status, 0,
+        "immigration status never leaves the hub"
+    );
     assert_eq!(r.suspect.as_ref().unwrap().pseudonym.len(), 32);
     assert!(r.suspect.as_ref().unwrap().identifiers.is_none());
 
@@ -131,14 +167,24 @@ async fn allowed_request_returns_only_unmasked_fields_postgres() {
 
 async fn disallowed_purpose_is_refused_and_audited(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let police = app.agency("police-e23000001", AgencyKind::Police, &[MET]).await;
-    let school = app.agency("school-100001", AgencyKind::School, &[MET]).await;
+    let police = app
+        .agency("police-e23000001", AgencyKind::Police, &[MET])
+        .await;
+    let school = app
+        .agency("school-100001", AgencyKind::School, &[MET])
+        .await;
     submit(&police, vec![crime(&police.id, "c1", victim("A"))]).await;
 
     // A school has no law-enforcement purpose; statistics never flow at record level.
     for (purpose, basis) in [
-        (pb::Purpose::LawEnforcement, pb::LawfulBasis::LawEnforcementPart3),
-        (pb::Purpose::Statistics, pb::LawfulBasis::StatisticsAndResearch),
+        (
+            pb::Purpose::LawEnforcement,
+            pb::LawfulBasis::LawEnforcementPart3,
+        ),
+        (
+            pb::Purpose::Statistics,
+            pb::LawfulBasis::StatisticsAndResearch,
+        ),
         (pb::Purpose::Safeguarding, pb::LawfulBasis::Consent),
     ] {
         let got = ask(&school, request("A", purpose, basis)).await;
@@ -146,7 +192,12 @@ async fn disallowed_purpose_is_refused_and_audited(backend: Backend) {
         assert!(!decision.allowed, "{purpose:?} {basis:?}: {decision:?}");
         assert!(decision.released_fields.is_empty());
         assert!(got.records.is_empty());
-        assert!(got.audit_receipt.expect("refusals are audited too").tree_size > 0);
+        assert!(
+            got.audit_receipt
+                .expect("refusals are audited too")
+                .tree_size
+                > 0
+        );
     }
     let refused: Vec<_> = app
         .audit_entries()
@@ -155,18 +206,33 @@ async fn disallowed_purpose_is_refused_and_audited(backend: Backend) {
         .filter(|e| !e.gate && e.rpc.ends_with("ExchangeService/RequestRecords"))
         .collect();
     assert_eq!(refused.len(), 3);
-    assert!(refused.iter().all(|e| !e.allowed && e.agency_id == school.id));
+    assert!(
+        refused
+            .iter()
+            .all(|e| !e.allowed && e.agency_id == school.id)
+    );
     assert_eq!(refused[0].purpose, "PURPOSE_LAW_ENFORCEMENT");
-    assert_eq!(refused[0].lawful_basis, "LAWFUL_BASIS_LAW_ENFORCEMENT_PART_3");
+    assert_eq!(
+        refused[0].lawful_basis,
+        "LAWFUL_BASIS_LAW_ENFORCEMENT_PART_3"
+    );
     assert_eq!(refused[1].purpose, "PURPOSE_STATISTICS");
-    assert!(refused[1].policy_ids.contains(&"no-record-level-statistics".to_string()));
+    assert!(
+        refused[1]
+            .policy_ids
+            .contains(&"no-record-level-statistics".to_string())
+    );
 
     // Malformed requests are refused before any flow.
     let status = school
         .exchange()
         .request_records(pb::RequestRecordsRequest {
             justification: String::new(),
-            ..request("A", pb::Purpose::Safeguarding, pb::LawfulBasis::PublicTaskSafeguarding)
+            ..request(
+                "A",
+                pb::Purpose::Safeguarding,
+                pb::LawfulBasis::PublicTaskSafeguarding,
+            )
         })
         .await
         .unwrap_err();
@@ -175,7 +241,11 @@ async fn disallowed_purpose_is_refused_and_audited(backend: Backend) {
         .exchange()
         .request_records(pb::RequestRecordsRequest {
             subject: Some(pb::PersonIdentifiers::default()),
-            ..request("A", pb::Purpose::Safeguarding, pb::LawfulBasis::PublicTaskSafeguarding)
+            ..request(
+                "A",
+                pb::Purpose::Safeguarding,
+                pb::LawfulBasis::PublicTaskSafeguarding,
+            )
         })
         .await
         .unwrap_err();
@@ -197,17 +267,30 @@ async fn disallowed_purpose_is_refused_and_audited_postgres() {
 #[tokio::test]
 async fn immigration_enforcement_is_never_an_allowed_requester_or_purpose() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let police = app.agency("police-e23000001", AgencyKind::Police, &[MET]).await;
+    let police = app
+        .agency("police-e23000001", AgencyKind::Police, &[MET])
+        .await;
     let home = app
-        .agency("immigration-enforcement", AgencyKind::ImmigrationEnforcement, &[MET])
+        .agency(
+            "immigration-enforcement",
+            AgencyKind::ImmigrationEnforcement,
+            &[MET],
+        )
         .await;
     submit(&police, vec![crime(&police.id, "c1", victim("A"))]).await;
 
     // The requester: refused whatever purpose it states (even one a policy would allow).
-    for purpose in [pb::Purpose::Safeguarding, pb::Purpose::ImmigrationEnforcement] {
+    for purpose in [
+        pb::Purpose::Safeguarding,
+        pb::Purpose::ImmigrationEnforcement,
+    ] {
         let status = home
             .exchange()
-            .request_records(request("A", purpose, pb::LawfulBasis::PublicTaskSafeguarding))
+            .request_records(request(
+                "A",
+                purpose,
+                pb::LawfulBasis::PublicTaskSafeguarding,
+            ))
             .await
             .unwrap_err();
         assert_eq!(status.code(), Code::PermissionDenied, "{purpose:?}");
@@ -226,7 +309,11 @@ async fn immigration_enforcement_is_never_an_allowed_requester_or_purpose() {
     // The purpose: refused to the police too, by the hard rule.
     let got = ask(
         &police,
-        request("A", pb::Purpose::ImmigrationEnforcement, pb::LawfulBasis::LawEnforcementPart3),
+        request(
+            "A",
+            pb::Purpose::ImmigrationEnforcement,
+            pb::LawfulBasis::LawEnforcementPart3,
+        ),
     )
     .await;
     let decision = got.decision.unwrap();

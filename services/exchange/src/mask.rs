@@ -36,7 +36,12 @@ fn enum_value<E: Into<i32>>(
 fn event(r: &SharedRecord) -> Option<pb::vawg_record::Event> {
     use pb::vawg_record::Event;
     let d = &r.detail;
-    let s = |f: &str| d.get(f).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    let s = |f: &str| {
+        d.get(f)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
     match event_from_detail(&r.event_kind, d)? {
         Event::EncompassNotification(_) => {
             Some(Event::EncompassNotification(pb::EncompassNotification {
@@ -99,12 +104,15 @@ pub(crate) fn full_record(r: &SharedRecord) -> pb::VawgRecord {
         &r.cps_urn_pseudonym,
         &r.court_case_pseudonym,
     ];
-    let case_references = refs.iter().any(|p| p.is_some()).then(|| pb::CaseReferences {
-        police_crime_reference_pseudonym: r.police_ref_pseudonym.clone().unwrap_or_default(),
-        cps_urn_pseudonym: r.cps_urn_pseudonym.clone().unwrap_or_default(),
-        court_case_number_pseudonym: r.court_case_pseudonym.clone().unwrap_or_default(),
-        ..Default::default()
-    });
+    let case_references = refs
+        .iter()
+        .any(|p| p.is_some())
+        .then(|| pb::CaseReferences {
+            police_crime_reference_pseudonym: r.police_ref_pseudonym.clone().unwrap_or_default(),
+            cps_urn_pseudonym: r.cps_urn_pseudonym.clone().unwrap_or_default(),
+            court_case_number_pseudonym: r.court_case_pseudonym.clone().unwrap_or_default(),
+            ..Default::default()
+        });
     pb::VawgRecord {
         source_record_id: r.source_record_id.clone(),
         revision: r.revision,
@@ -122,7 +130,11 @@ pub(crate) fn full_record(r: &SharedRecord) -> pb::VawgRecord {
         ),
         area: Some(pb::Area {
             gss_code: r.area_code.clone(),
-            level: enum_value(Some(&r.area_level), "AREA_LEVEL_", pb::AreaLevel::from_str_name),
+            level: enum_value(
+                Some(&r.area_level),
+                "AREA_LEVEL_",
+                pb::AreaLevel::from_str_name,
+            ),
         }),
         classification: Some(pb::LocalClassification {
             scheme: r.local_scheme.clone(),
@@ -154,9 +166,10 @@ impl Mask<'_> {
     /// Whether `path` or anything under it is released.
     fn touches(&self, path: &str) -> bool {
         self.covers(path)
-            || self.0.iter().any(|r| {
-                r.starts_with(path) && r.as_bytes().get(path.len()) == Some(&b'.')
-            })
+            || self
+                .0
+                .iter()
+                .any(|r| r.starts_with(path) && r.as_bytes().get(path.len()) == Some(&b'.'))
     }
 
     fn keep<T: Default>(&self, path: &str, v: T) -> T {
@@ -275,7 +288,10 @@ mod tests {
 
     #[test]
     fn immigration_status_and_identifiers_never_survive_even_everything() {
-        let out = minimise(record(), &["*".into(), "victim.demographics.immigration_status".into()]);
+        let out = minimise(
+            record(),
+            &["*".into(), "victim.demographics.immigration_status".into()],
+        );
         let v = out.victim.unwrap();
         assert!(v.identifiers.is_none());
         let d = v.demographics.unwrap();

@@ -73,7 +73,11 @@ impl fmt::Debug for KeyPair {
 }
 
 fn hex_short(b: &[u8]) -> String {
-    b.iter().take(4).map(|x| format!("{x:02x}")).collect::<String>() + "…"
+    b.iter()
+        .take(4)
+        .map(|x| format!("{x:02x}"))
+        .collect::<String>()
+        + "…"
 }
 
 fn to_array(b: &[u8]) -> [u8; KEY_BYTES] {

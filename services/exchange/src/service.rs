@@ -120,9 +120,7 @@ fn topic_of(value: i32) -> Result<Topic, Error> {
         .ok()
         .and_then(Topic::from_pb)
         .ok_or_else(|| {
-            Error::InvalidArgument(
-                "topic: required (ENCOMPASS, MARAC or SUPPORT_REFERRAL)".into(),
-            )
+            Error::InvalidArgument("topic: required (ENCOMPASS, MARAC or SUPPORT_REFERRAL)".into())
         })
 }
 
@@ -150,8 +148,7 @@ fn topic_rule(topic: Topic) -> (AgencyKind, pb::Purpose, pb::EventKind) {
 fn plain_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
@@ -392,7 +389,11 @@ impl ExchangeService for ExchangeApi {
         let (topic, start) = self.inner.open_subscription(&caller, &req).await?;
         tracing::info!(agency = %caller.agency_id, topic = topic.as_str(), after = start, "subscribed");
         let (tx, rx) = mpsc::channel(64);
-        tokio::spawn(self.inner.clone().deliver(caller.agency_id, topic, start, tx));
+        tokio::spawn(
+            self.inner
+                .clone()
+                .deliver(caller.agency_id, topic, start, tx),
+        );
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -444,7 +445,9 @@ impl ExchangeService for ExchangeApi {
         {
             KeyRegistration::Current => {
                 tracing::info!(agency = %caller.agency_id, key_id = %req.key_id, "sealing key registered");
-                Ok(Response::new(pb::RegisterSealingKeyResponse { key_id: req.key_id }))
+                Ok(Response::new(pb::RegisterSealingKeyResponse {
+                    key_id: req.key_id,
+                }))
             }
             KeyRegistration::KeyIdTaken => Err(Error::AlreadyExists(format!(
                 "key_id: '{}' is already registered with another key",

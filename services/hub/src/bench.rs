@@ -36,6 +36,8 @@ use crate::{config::Settings, synth};
 pub enum BenchCommand {
     /// Ingest throughput against a bulk-load baseline.
     Ingest(BenchIngestArgs),
+    /// Notification latency, ingest commit to subscriber receipt.
+    Notify(crate::bench_notify::BenchNotifyArgs),
 }
 
 /// Options of `vawg-hub bench ingest`.
@@ -85,6 +87,7 @@ pub struct IngestBenchReport {
 /// Runs a bench command.
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
+        BenchCommand::Notify(args) => crate::bench_notify::run(&args).await,
         BenchCommand::Ingest(args) => {
             let report = ingest(&args).await?;
             println!(

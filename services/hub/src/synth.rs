@@ -1091,7 +1091,7 @@ pub fn generate(journeys: usize, seed: u64) -> SynthData {
         let Some(la) = force.la else { continue };
         for q in 0..4 {
             let at = start + Duration::days(91 * (q + 1));
-            let amount = g.rng.gen_range(80_000_00u64..250_000_00);
+            let amount = g.rng.gen_range(8_000_000u64..25_000_000);
             g.emit(
                 &format!("la-{}", la.to_ascii_lowercase()),
                 "FR",

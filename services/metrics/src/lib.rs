@@ -104,6 +104,11 @@ impl MetricsApi {
     }
 }
 
+/// Cells keyed by cube coordinates.
+type Cells = Vec<(Vec<String>, pb::Cell)>;
+/// The table's cells and its per-period totals.
+type CellsAndTotals = (Cells, Cells);
+
 /// A validated query, ready to run.
 struct Plan {
     def: &'static MetricDef,
@@ -453,7 +458,7 @@ impl Plan {
     fn count_cells(
         &self,
         rows: &[(FactKey, FactValue)],
-    ) -> (Vec<(Vec<String>, pb::Cell)>, Vec<(Vec<String>, pb::Cell)>) {
+    ) -> CellsAndTotals {
         let grouped = self.group(rows, None, self.count_value());
         let cube = ControlledCube::control(grouped.clone(), self.rules);
         let cell_of = |coords: &[String]| -> pb::Cell {
@@ -495,7 +500,7 @@ impl Plan {
     fn amount_cells(
         &self,
         rows: &[(FactKey, FactValue)],
-    ) -> (Vec<(Vec<String>, pb::Cell)>, Vec<(Vec<String>, pb::Cell)>) {
+    ) -> CellsAndTotals {
         // Funding is about organisations, not people: amounts are released in full.
         let grouped = self.group(rows, None, |v| v.amount);
         let returns = self.group(rows, None, |v| v.n_all);
@@ -545,7 +550,7 @@ impl Plan {
     fn proportion_cells(
         &self,
         rows: &[(FactKey, FactValue)],
-    ) -> (Vec<(Vec<String>, pb::Cell)>, Vec<(Vec<String>, pb::Cell)>) {
+    ) -> CellsAndTotals {
         let num_series = format!("{}:num", self.def.id);
         let den_series = format!("{}:den", self.def.id);
         let num = self.group(rows, Some(&num_series), |v| v.n_all);
@@ -576,7 +581,7 @@ impl Plan {
     fn days_cells(
         &self,
         rows: &[(FactKey, FactValue)],
-    ) -> (Vec<(Vec<String>, pb::Cell)>, Vec<(Vec<String>, pb::Cell)>) {
+    ) -> CellsAndTotals {
         let mut hist: BTreeMap<Vec<String>, BTreeMap<i64, u64>> = BTreeMap::new();
         for (k, v) in rows {
             *hist
