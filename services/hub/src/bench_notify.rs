@@ -134,20 +134,24 @@ async fn connect(
         .await?)
 }
 
-type Authed = tonic::service::interceptor::InterceptedService<
-    Channel,
-    Box<dyn FnMut(Request<()>) -> Result<Request<()>, Status> + Send + Sync>,
->;
+/// Adds the agency's bearer token to every call.
+#[derive(Clone)]
+struct Bearer(MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut r: Request<()>) -> Result<Request<()>, Status> {
+        r.metadata_mut().insert("authorization", self.0.clone());
+        Ok(r)
+    }
+}
+
+type Authed = tonic::service::interceptor::InterceptedService<Channel, Bearer>;
 
 fn authed(channel: Channel, token: &str) -> anyhow::Result<Authed> {
-    let value: MetadataValue<_> = format!("Bearer {token}").parse()?;
-    let bearer: Box<dyn FnMut(Request<()>) -> Result<Request<()>, Status> + Send + Sync> =
-        Box::new(move |mut r: Request<()>| {
-            r.metadata_mut().insert("authorization", value.clone());
-            Ok(r)
-        });
+    let value = format!("Bearer {token}").parse()?;
     Ok(tonic::service::interceptor::InterceptedService::new(
-        channel, bearer,
+        channel,
+        Bearer(value),
     ))
 }
 

@@ -1,16 +1,21 @@
 //! The gRPC service: SubmitBatch, StreamRecords and RetractRecord.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::{BTreeSet, HashMap, HashSet},
+    sync::Arc,
+};
 
 use chrono::{DateTime, Utc};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
+use vawg_firewall::{Decision, Firewall, Flow};
 use vawg_hub::{
     definition::DefinitionSet,
     identity::{CallerIdentity, scope},
     pb::{self, EventKind, RecordStatus, ingest_service_server::IngestService},
     pseudonym::Keyring,
+    telemetry,
 };
 use vawg_store::{
     Store,
@@ -19,8 +24,13 @@ use vawg_store::{
 
 use crate::{
     error::IngestError,
-    validate::{ValidRecord, Validator, Violation},
+    validate::{ValidRecord, Validator, Violation, event_kind_of},
 };
+
+/// The gRPC methods, as the audit log names them.
+const SUBMIT_BATCH: &str = "/vawg.v1.IngestService/SubmitBatch";
+const STREAM_RECORDS: &str = "/vawg.v1.IngestService/StreamRecords";
+const RETRACT_RECORD: &str = "/vawg.v1.IngestService/RetractRecord";
 
 /// Limits on what one call may carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +57,21 @@ pub struct IngestApi {
     definitions: Arc<DefinitionSet>,
     keyring: Arc<Keyring>,
     limits: IngestLimits,
+    firewall: Firewall,
+    /// Set once the hub starts draining: open streams end at their next chunk boundary.
+    draining: Arc<watch::Sender<bool>>,
+}
+
+/// One processed batch or chunk: per-record results, the summary, and the signed audit head
+/// covering the chunk's audit entries (the caller's receipt).
+#[derive(Clone, Debug)]
+pub struct Processed {
+    /// One result per record, in order.
+    pub results: Vec<pb::RecordResult>,
+    /// Counts by status.
+    pub summary: pb::ResultSummary,
+    /// The signed head of the audit log after the chunk was audited.
+    pub receipt: pb::SignedTreeHead,
 }
 
 /// The outcome of one record of a chunk before it reaches the store.
@@ -56,20 +81,30 @@ enum Checked {
 }
 
 impl IngestApi {
-    /// A service over `store`, classifying under `definitions.current()` and pseudonymising with
-    /// `keyring`.
+    /// A service over `store`, classifying under `definitions.current()`, pseudonymising with
+    /// `keyring`, and deciding and auditing every chunk through `firewall`.
     pub fn new(
         store: Store,
         definitions: Arc<DefinitionSet>,
         keyring: Arc<Keyring>,
         limits: IngestLimits,
+        firewall: Firewall,
     ) -> Self {
         Self {
             store,
             definitions,
             keyring,
             limits,
+            firewall,
+            draining: Arc::new(watch::channel(false).0),
         }
+    }
+
+    /// Starts draining for shutdown: each open `StreamRecords` finishes the chunk it is
+    /// processing (committed and acknowledged), then ends with `UNAVAILABLE` so the client
+    /// resends what was not acknowledged — idempotently — to another replica or after restart.
+    pub fn shutdown(&self) {
+        self.draining.send_replace(true);
     }
 
     /// Validates, classifies and pseudonymises records as the service would, without storing
@@ -88,13 +123,19 @@ impl IngestApi {
         records.into_iter().map(|r| validator.validate(r)).collect()
     }
 
-    /// Processes one batch or chunk: validate, cross-check, store in one transaction, and
-    /// answer per record in order.
+    /// Processes one batch or chunk for the RPC `rpc`: validate, decide the chunk's flow
+    /// through the firewall (the hard rules refuse kinds the caller's agency does not produce
+    /// and records of other agencies), store the rest in one transaction, audit, and answer per
+    /// record in order with the signed audit head as receipt.
+    ///
+    /// Audit: one entry per chunk for the commit (with the victim pseudonyms of the records it
+    /// stored), preceded by one entry for the refusal when a hard rule refused part of it.
     pub async fn process(
         &self,
         caller: &CallerIdentity,
+        rpc: &str,
         records: Vec<pb::VawgRecord>,
-    ) -> Result<(Vec<pb::RecordResult>, pb::ResultSummary), IngestError> {
+    ) -> Result<Processed, IngestError> {
         if records.len() > self.limits.max_batch_records {
             return Err(IngestError::InvalidRequest {
                 message: format!(
@@ -115,12 +156,103 @@ impl IngestApi {
             .iter()
             .map(|r| (r.source_record_id.clone(), r.revision))
             .collect();
+        let kinds: Vec<Option<EventKind>> = records
+            .iter()
+            .map(|r| r.event.as_ref().map(event_kind_of))
+            .collect();
+        let foreign: Vec<bool> = records
+            .iter()
+            .map(|r| r.source_agency_id != caller.agency_id)
+            .collect();
+
+        // The chunk's flow, as the firewall sees it: every kind and every source agency.
+        let mut flow = Flow::new(pb::Action::Submit, pb::Purpose::RecordSubmission, rpc);
+        flow.event_kinds = distinct(kinds.iter().flatten().copied());
+        flow.record_agency_ids = distinct(records.iter().map(|r| r.source_agency_id.clone()));
+        let chunk_decision = self.firewall.decide(caller, &flow);
+        // Which kinds a hard rule refuses, each decided on its own so the refusal names them.
+        let mut refused_kinds: HashMap<EventKind, Decision> = HashMap::new();
+        let mut own_records_refusal: Option<Decision> = None;
+        if !chunk_decision.allowed {
+            for kind in &flow.event_kinds {
+                let mut one = Flow::new(pb::Action::Submit, pb::Purpose::RecordSubmission, rpc);
+                one.event_kinds = vec![*kind];
+                let d = self.firewall.decide(caller, &one);
+                if !d.allowed && d.hard_rule {
+                    refused_kinds.insert(*kind, d);
+                }
+            }
+            if foreign.iter().any(|f| *f) {
+                let mut one = Flow::new(pb::Action::Submit, pb::Purpose::RecordSubmission, rpc);
+                one.record_agency_ids = flow.record_agency_ids.clone();
+                let d = self.firewall.decide(caller, &one);
+                if !d.allowed && d.hard_rule {
+                    own_records_refusal = Some(d);
+                }
+            }
+        }
+
+        // What may be stored: the kinds and agencies no hard rule refused.
+        let mut allowed_flow = Flow::new(pb::Action::Submit, pb::Purpose::RecordSubmission, rpc);
+        allowed_flow.event_kinds = flow
+            .event_kinds
+            .iter()
+            .filter(|k| !refused_kinds.contains_key(*k))
+            .copied()
+            .collect();
+        allowed_flow.record_agency_ids = vec![caller.agency_id.clone()];
+        let allowed_decision = self.firewall.decide(caller, &allowed_flow);
+        let mut receipt = None;
+        if !chunk_decision.allowed {
+            // The refusal is a decision of its own: audited, whatever happens to the rest.
+            receipt = Some(self.firewall.audit(caller, &flow, &chunk_decision, &[]).await?);
+            tracing::info!(
+                agency_id = %caller.agency_id,
+                hard_rule = chunk_decision.hard_rule,
+                policy_ids = ?chunk_decision.policy_ids,
+                "submission refused in part by the firewall"
+            );
+        }
+        if !allowed_decision.allowed {
+            // Not a per-record matter (e.g. no policy permits submission at all).
+            if chunk_decision.allowed {
+                self.firewall
+                    .audit(caller, &allowed_flow, &allowed_decision, &[])
+                    .await?;
+            }
+            for _ in &echoes {
+                telemetry::record_rejection("FIREWALL_DENIED");
+            }
+            return Err(IngestError::Refused(allowed_decision.reason));
+        }
+
         let mut checked: Vec<Checked> = self
             .prepare(caller, records)
             .into_iter()
-            .map(|r| match r {
-                Ok(v) => Checked::Valid(Box::new(v)),
-                Err(v) => Checked::Rejected(v),
+            .zip(kinds.iter().zip(&foreign))
+            .map(|(r, (kind, foreign))| {
+                // The firewall's refusal, naming the rule, replaces validation's own words.
+                let mut rules = Vec::new();
+                if let Some(d) = kind.and_then(|k| refused_kinds.get(&k)) {
+                    rules.push(rule_violation("event", d));
+                }
+                if let (true, Some(d)) = (*foreign, own_records_refusal.as_ref()) {
+                    rules.push(rule_violation("source_agency_id", d));
+                }
+                match r {
+                    Ok(v) if rules.is_empty() => Checked::Valid(Box::new(v)),
+                    Ok(_) => Checked::Rejected(rules),
+                    Err(mut v) => {
+                        if !rules.is_empty() {
+                            v.retain(|v| {
+                                !rules.iter().any(|r| r.field == v.field)
+                            });
+                            rules.extend(v);
+                            v = rules;
+                        }
+                        Checked::Rejected(v)
+                    }
+                }
             })
             .collect();
         self.check_charges_follow_referrals(&mut checked).await?;
@@ -137,9 +269,13 @@ impl IngestApi {
             .ingest(&caller.agency_id, rows)
             .await?
             .into_iter();
+        let committed_at = Utc::now();
+        let agency_kind = caller.agency_kind.to_pb().as_str_name();
 
         let mut summary = pb::ResultSummary::default();
         let mut results = Vec::with_capacity(checked.len());
+        let mut pseudonyms: Vec<String> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
         for (index, (c, (source_record_id, revision))) in checked.iter().zip(echoes).enumerate() {
             let mut result = pb::RecordResult {
                 index: index as u32,
@@ -152,6 +288,7 @@ impl IngestApi {
                     result.status = RecordStatus::Rejected as i32;
                     result.violations = violations.iter().map(to_pb_violation).collect();
                     summary.rejected += 1;
+                    telemetry::record_rejection(rejection_reason(violations));
                 }
                 Checked::Valid(v) => {
                     let outcome = outcomes.next().ok_or_else(|| {
@@ -174,6 +311,7 @@ impl IngestApi {
                         }
                         Outcome::Stale { held_revision } => {
                             summary.stale += 1;
+                            telemetry::record_rejection("STALE_REVISION");
                             (
                                 RecordStatus::Stale,
                                 vec![pb::FieldViolation {
@@ -186,6 +324,7 @@ impl IngestApi {
                         }
                         Outcome::Retracted => {
                             summary.rejected += 1;
+                            telemetry::record_rejection("RETRACTED");
                             (
                                 RecordStatus::Rejected,
                                 vec![pb::FieldViolation {
@@ -198,17 +337,48 @@ impl IngestApi {
                     };
                     result.status = status as i32;
                     result.violations = violations;
+                    if matches!(status, RecordStatus::Accepted | RecordStatus::Superseded) {
+                        let lag = (committed_at - v.row.recorded_time)
+                            .to_std()
+                            .unwrap_or_default();
+                        telemetry::record_ingest_lag(agency_kind, lag);
+                    }
                     if matches!(
                         status,
                         RecordStatus::Accepted | RecordStatus::Superseded | RecordStatus::Duplicate
                     ) {
                         result.category = v.row.category.clone();
                         result.definition_version = v.row.definition_version.clone();
+                        if let Some(p) = &v.row.victim_pseudonym
+                            && seen.insert(p.clone())
+                        {
+                            pseudonyms.push(p.clone());
+                        }
                     }
                 }
             }
             results.push(result);
         }
+        // The commit's entry: what was stored, as pseudonyms only. The records are committed
+        // already; if the audit cannot be written the call fails, and resending (idempotent,
+        // DUPLICATE) audits again and returns the receipt.
+        if allowed_flow.event_kinds.is_empty() && rows_stored(&summary) == 0 {
+            // Nothing the firewall allowed was in the chunk: the refusal's head is the receipt.
+        } else {
+            receipt = Some(
+                self.firewall
+                    .audit(caller, &allowed_flow, &allowed_decision, &pseudonyms)
+                    .await?,
+            );
+        }
+        let receipt = match receipt {
+            Some(r) => r,
+            None => {
+                self.firewall
+                    .audit(caller, &allowed_flow, &allowed_decision, &[])
+                    .await?
+            }
+        };
         tracing::info!(
             agency_id = %caller.agency_id,
             accepted = summary.accepted,
@@ -216,9 +386,14 @@ impl IngestApi {
             duplicate = summary.duplicate,
             stale = summary.stale,
             rejected = summary.rejected,
+            audit_tree_size = receipt.tree_size,
             "records ingested"
         );
-        Ok((results, summary))
+        Ok(Processed {
+            results,
+            summary,
+            receipt,
+        })
     }
 
     /// A charging decision cannot precede the CPS referral of the same case: the referral is
