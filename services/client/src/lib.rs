@@ -1,32 +1,43 @@
 //! vawg-client: the Rust client for vawg-hub.
 //!
-//! - [`HubClient::connect`] opens one mutual-TLS channel (the agency's certificate, the hub's
-//!   CA) and attaches the agency's bearer token to every call; [`HubClient::set_token`]
-//!   replaces the token (refresh) without reconnecting.
-//! - [`HubClient::submit`] sends records in batches with per-record results, retrying a batch
-//!   with exponential backoff on `UNAVAILABLE`/`DEADLINE_EXCEEDED` — safe because ingest is
-//!   idempotent on (agency, source record id, revision): a resent record comes back DUPLICATE.
-//! - [`HubClient::stream`] streams records over `StreamRecords` with bounded in-flight chunks
-//!   (backpressure) and hands each acknowledged chunk's results to a callback.
+//! - [`HubClient::builder`] opens one mutual-TLS channel (the agency's certificate, the hub's
+//!   CA) and attaches the agency's bearer token to every call. A [`TokenProvider`] (a
+//!   callback, or a [`TokenFile`] another process rotates) refreshes the token shortly before
+//!   it expires, without reconnecting.
+//! - [`HubClient::submit`] sends records in `SubmitBatch` batches; [`HubClient::stream_chunks`]
+//!   streams them over `StreamRecords` with at most N unacknowledged chunks (backpressure) and
+//!   hands each acknowledged chunk's per-record results to a callback ([`Ack`],
+//!   [`refusal_reason`]).
+//! - Transient failures are retried with exponential backoff and jitter ([`RetryPolicy`]); a
+//!   broken stream is reopened and every unacknowledged chunk resent. That is safe because
+//!   ingest is idempotent on (agency, source record id, revision): a resent record comes back
+//!   `DUPLICATE`, never stored twice.
+//! - [`sealing`] (re-exported from the exchange service's client side) seals identifying
+//!   details to a recipient agency's key and opens what was sealed to this agency
+//!   ([`HubClient::seal_for`], [`open_sealed`]).
 
-use std::{
-    path::Path,
-    sync::{Arc, RwLock},
-    time::Duration,
-};
+mod retry;
+mod token;
+mod upload;
 
-use tokio_stream::StreamExt;
+use std::{path::Path, sync::Arc, time::Duration};
+
 use tonic::{
-    Request, Status,
+    Status,
     codegen::InterceptedService,
-    metadata::MetadataValue,
-    service::Interceptor,
     transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
 };
+pub use vawg_exchange::sealing;
 use vawg_hub::pb::{
     self, definition_service_client::DefinitionServiceClient,
     exchange_service_client::ExchangeServiceClient, firewall_service_client::FirewallServiceClient,
     ingest_service_client::IngestServiceClient, metrics_service_client::MetricsServiceClient,
+};
+
+pub use crate::{
+    retry::{RetryPolicy, retryable},
+    token::{BearerToken, ProviderError, TokenFile, TokenProvider, expiry_of},
+    upload::{Ack, Tally, is_held, refusal_reason},
 };
 
 /// Errors of the client.
@@ -49,6 +60,15 @@ pub enum ClientError {
     /// A token is not valid header text.
     #[error("the token is not valid header text")]
     BadToken,
+    /// The token provider failed.
+    #[error("refreshing the token: {0}")]
+    TokenRefresh(String),
+    /// The builder lacks a setting.
+    #[error("the client needs {0}")]
+    Missing(&'static str),
+    /// A sealed payload could not be sealed or opened.
+    #[error("{0}")]
+    Sealing(#[from] vawg_exchange::Error),
 }
 
 /// The credentials an agency system holds.
@@ -97,105 +117,212 @@ impl Credentials {
     }
 }
 
-/// Adds `authorization: Bearer <token>` to every call, reading the current token each time.
-#[derive(Clone)]
-pub struct BearerToken(Arc<RwLock<MetadataValue<tonic::metadata::Ascii>>>);
-
-impl Interceptor for BearerToken {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let value = self
-            .0
-            .read()
-            .map_err(|_| Status::internal("token lock poisoned"))?
-            .clone();
-        request.metadata_mut().insert("authorization", value);
-        Ok(request)
-    }
-}
-
-fn bearer(token: &str) -> Result<MetadataValue<tonic::metadata::Ascii>, ClientError> {
-    format!("Bearer {token}")
-        .parse()
-        .map_err(|_| ClientError::BadToken)
-}
-
 type AuthedChannel = InterceptedService<Channel, BearerToken>;
 
-/// A connection to the hub as one agency.
-#[derive(Clone)]
+/// A connection to the hub as one agency. Cheap to clone: clones share the channel and the
+/// token.
+#[derive(Clone, Debug)]
 pub struct HubClient {
     channel: Channel,
     token: BearerToken,
+    retry: RetryPolicy,
 }
 
-/// How a batch of records fared.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Tally {
-    /// New records stored.
-    pub accepted: u64,
-    /// Records that superseded an earlier revision.
-    pub superseded: u64,
-    /// Records already held at that revision.
-    pub duplicate: u64,
-    /// Stale revisions refused.
-    pub stale: u64,
-    /// Invalid records refused.
-    pub rejected: u64,
+/// Builds a [`HubClient`]: where the hub is, the agency's mTLS identity, its token (fixed or
+/// refreshed), and the retry policy.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), vawg_client::ClientError> {
+/// use vawg_client::{HubClient, TokenFile};
+/// let client = HubClient::builder("https://hub.example:50051")
+///     .server_name("hub.example")
+///     .ca_file("ca.pem")?
+///     .identity_files("police-e23000001.pem", "police-e23000001.key")?
+///     .token_provider(TokenFile("token.jwt".into()))
+///     .connect()
+///     .await?;
+/// # let _ = client; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct HubClientBuilder {
+    endpoint: String,
+    server_name: String,
+    ca_pem: Option<Vec<u8>>,
+    identity: Option<(Vec<u8>, Vec<u8>)>,
+    token: Option<String>,
+    provider: Option<Arc<dyn TokenProvider>>,
+    refresh_margin: Duration,
+    retry: RetryPolicy,
+    connect_timeout: Duration,
 }
 
-impl Tally {
-    /// Adds a hub summary.
-    pub fn add(&mut self, s: &pb::ResultSummary) {
-        self.accepted += u64::from(s.accepted);
-        self.superseded += u64::from(s.superseded);
-        self.duplicate += u64::from(s.duplicate);
-        self.stale += u64::from(s.stale);
-        self.rejected += u64::from(s.rejected);
+impl std::fmt::Debug for HubClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubClientBuilder")
+            .field("endpoint", &self.endpoint)
+            .field("server_name", &self.server_name)
+            .field("token", &"[redacted]")
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+impl HubClientBuilder {
+    /// The name in the hub's certificate (default `localhost`, as the development PKI issues).
+    pub fn server_name(mut self, name: impl Into<String>) -> Self {
+        self.server_name = name.into();
+        self
     }
 
-    /// Records the hub holds now (accepted, superseded or duplicate).
-    pub fn held(&self) -> u64 {
-        self.accepted + self.superseded + self.duplicate
+    /// The hub's CA certificate (PEM).
+    pub fn ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_pem = Some(pem.into());
+        self
     }
-}
 
-fn retryable(status: &Status) -> bool {
-    matches!(
-        status.code(),
-        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::ResourceExhausted
-    )
+    /// The hub's CA certificate from a PEM file.
+    pub fn ca_file(self, path: impl AsRef<Path>) -> Result<Self, ClientError> {
+        let pem = read(path.as_ref())?;
+        Ok(self.ca_pem(pem))
+    }
+
+    /// The agency's client certificate and private key (PEM).
+    pub fn identity_pem(mut self, cert: impl Into<Vec<u8>>, key: impl Into<Vec<u8>>) -> Self {
+        self.identity = Some((cert.into(), key.into()));
+        self
+    }
+
+    /// The agency's client certificate and private key from PEM files.
+    pub fn identity_files(
+        self,
+        cert: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> Result<Self, ClientError> {
+        let (cert, key) = (read(cert.as_ref())?, read(key.as_ref())?);
+        Ok(self.identity_pem(cert, key))
+    }
+
+    /// A fixed bearer token.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Where fresh tokens come from. The first token is fetched at connect unless
+    /// [`token`](Self::token) gave one; later ones shortly before each expires, and once more
+    /// when the hub refuses a token as unauthenticated.
+    pub fn token_provider(mut self, provider: impl TokenProvider) -> Self {
+        self.provider = Some(Arc::new(provider));
+        self
+    }
+
+    /// How long before expiry to refresh (default 60 s).
+    pub fn refresh_margin(mut self, margin: Duration) -> Self {
+        self.refresh_margin = margin;
+        self
+    }
+
+    /// How to retry transient failures (default [`RetryPolicy::default`]).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// How long to wait for the TCP and TLS handshake (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Connects: the TLS handshake happens now, so a wrong CA or certificate fails here.
+    pub async fn connect(self) -> Result<HubClient, ClientError> {
+        let channel = self.endpoint()?.connect().await?;
+        self.finish(channel)
+    }
+
+    /// A client that connects on its first call (and reconnects after failures).
+    pub fn connect_lazy(self) -> Result<HubClient, ClientError> {
+        let channel = self.endpoint()?.connect_lazy();
+        self.finish(channel)
+    }
+
+    fn endpoint(&self) -> Result<Endpoint, ClientError> {
+        let ca = self
+            .ca_pem
+            .as_ref()
+            .ok_or(ClientError::Missing("the hub's CA certificate"))?;
+        let (cert, key) = self
+            .identity
+            .as_ref()
+            .ok_or(ClientError::Missing("the agency's certificate and key"))?;
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(ca))
+            .identity(Identity::from_pem(cert, key))
+            .domain_name(self.server_name.clone());
+        Ok(Endpoint::from_shared(self.endpoint.clone())?
+            .tls_config(tls)?
+            .tcp_nodelay(true)
+            .connect_timeout(self.connect_timeout)
+            .http2_adaptive_window(true))
+    }
+
+    fn finish(self, channel: Channel) -> Result<HubClient, ClientError> {
+        let first = match (self.token, &self.provider) {
+            (Some(t), _) => t,
+            (None, Some(p)) => p
+                .fetch()
+                .map_err(|e| ClientError::TokenRefresh(e.to_string()))?,
+            (None, None) => return Err(ClientError::Missing("a token or a token provider")),
+        };
+        Ok(HubClient {
+            channel,
+            token: BearerToken::new(&first, self.provider, self.refresh_margin)?,
+            retry: self.retry,
+        })
+    }
 }
 
 impl HubClient {
-    /// Connects to `endpoint` (e.g. `https://127.0.0.1:50051`) with mutual TLS. `server_name`
-    /// is the name in the hub's certificate (`localhost` for the development PKI).
+    /// A builder for a client to the hub at `endpoint` (e.g. `https://127.0.0.1:50051`).
+    pub fn builder(endpoint: impl Into<String>) -> HubClientBuilder {
+        HubClientBuilder {
+            endpoint: endpoint.into(),
+            server_name: "localhost".into(),
+            ca_pem: None,
+            identity: None,
+            token: None,
+            provider: None,
+            refresh_margin: Duration::from_secs(60),
+            retry: RetryPolicy::default(),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Connects to `endpoint` (e.g. `https://127.0.0.1:50051`) with mutual TLS and a fixed
+    /// token. `server_name` is the name in the hub's certificate (`localhost` for the
+    /// development PKI). See [`HubClient::builder`] for token refresh and retry settings.
     pub async fn connect(
         endpoint: &str,
         server_name: &str,
         creds: &Credentials,
     ) -> Result<HubClient, ClientError> {
-        let tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(&creds.ca_pem))
-            .identity(Identity::from_pem(&creds.cert_pem, &creds.key_pem))
-            .domain_name(server_name);
-        let channel = Endpoint::from_shared(endpoint.to_string())?
-            .tls_config(tls)?
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(10))
-            .http2_adaptive_window(true)
+        HubClient::builder(endpoint)
+            .server_name(server_name)
+            .ca_pem(creds.ca_pem.clone())
+            .identity_pem(creds.cert_pem.clone(), creds.key_pem.clone())
+            .token(creds.token.clone())
             .connect()
-            .await?;
-        Ok(HubClient {
-            channel,
-            token: BearerToken(Arc::new(RwLock::new(bearer(&creds.token)?))),
-        })
+            .await
     }
 
-    /// Replaces the bearer token for later calls (token refresh).
+    /// Replaces the bearer token for later calls (a manual refresh).
     pub fn set_token(&self, token: &str) -> Result<(), ClientError> {
-        let value = bearer(token)?;
-        *self.token.0.write().map_err(|_| ClientError::BadToken)? = value;
-        Ok(())
+        self.token.set(token)
+    }
+
+    /// The retry policy in force.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
     }
 
     fn authed(&self) -> AuthedChannel {
@@ -227,98 +354,51 @@ impl HubClient {
         FirewallServiceClient::new(self.authed())
     }
 
-    /// Submits records in batches of `batch`, retrying a batch up to `retries` times with
-    /// exponential backoff when the hub is briefly unavailable. `on_results` sees every
-    /// record's result (e.g. to write a rejects file).
-    pub async fn submit(
+    /// Registers this agency's sealing public key under `key_id`, so that other agencies can
+    /// seal identifying details to it (see [`sealing`]).
+    pub async fn register_sealing_key(
         &self,
-        records: Vec<pb::VawgRecord>,
-        batch: usize,
-        retries: u32,
-        mut on_results: impl FnMut(&[pb::VawgRecord], &[pb::RecordResult]),
-    ) -> Result<Tally, ClientError> {
-        let mut tally = Tally::default();
-        let mut ingest = self.ingest();
-        for chunk in records.chunks(batch.max(1)) {
-            let mut attempt = 0;
-            let response = loop {
-                match ingest
-                    .submit_batch(pb::SubmitBatchRequest {
-                        records: chunk.to_vec(),
-                    })
-                    .await
-                {
-                    Ok(r) => break r.into_inner(),
-                    Err(s) if retryable(&s) && attempt < retries => {
-                        attempt += 1;
-                        let wait = Duration::from_millis(100 * 2u64.pow(attempt.min(6)));
-                        tracing::warn!(code = ?s.code(), attempt, "batch refused as unavailable; retrying");
-                        tokio::time::sleep(wait).await;
-                    }
-                    Err(s) => return Err(s.into()),
-                }
-            };
-            if let Some(s) = &response.summary {
-                tally.add(s);
-            }
-            on_results(chunk, &response.results);
-        }
-        Ok(tally)
-    }
-
-    /// Streams records in chunks of `chunk` over one `StreamRecords` call, with at most
-    /// `in_flight` unacknowledged chunks (backpressure), calling `on_ack` with each
-    /// acknowledged chunk's index and results.
-    pub async fn stream(
-        &self,
-        records: Vec<pb::VawgRecord>,
-        chunk: usize,
-        in_flight: usize,
-        mut on_ack: impl FnMut(u64, &[pb::RecordResult]),
-    ) -> Result<Tally, ClientError> {
-        let (tx, rx) = tokio::sync::mpsc::channel::<pb::StreamRecordsRequest>(in_flight.max(1));
-        let chunks: Vec<Vec<pb::VawgRecord>> =
-            records.chunks(chunk.max(1)).map(|c| c.to_vec()).collect();
-        let total = chunks.len() as u64;
-        let permits = Arc::new(tokio::sync::Semaphore::new(in_flight.max(1)));
-        let sender = {
-            let permits = permits.clone();
-            tokio::spawn(async move {
-                for c in chunks {
-                    let Ok(p) = permits.clone().acquire_owned().await else {
-                        return;
-                    };
-                    p.forget();
-                    if tx
-                        .send(pb::StreamRecordsRequest { records: c })
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
+        key_id: &str,
+        keys: &sealing::KeyPair,
+    ) -> Result<String, ClientError> {
+        let response = self
+            .exchange()
+            .register_sealing_key(pb::RegisterSealingKeyRequest {
+                key_id: key_id.to_string(),
+                public_key: keys.public_key().to_vec(),
             })
-        };
-        let mut responses = self
-            .ingest()
-            .stream_records(tokio_stream::wrappers::ReceiverStream::new(rx))
             .await?
             .into_inner();
-        let mut tally = Tally::default();
-        let mut acked = 0;
-        while let Some(ack) = responses.next().await {
-            let ack = ack?;
-            permits.add_permits(1);
-            if let Some(s) = &ack.summary {
-                tally.add(s);
-            }
-            on_ack(ack.chunk, &ack.results);
-            acked += 1;
-            if acked == total {
-                break;
-            }
-        }
-        sender.abort();
-        Ok(tally)
+        Ok(response.key_id)
     }
+
+    /// Seals `plaintext` to `recipient_agency_id`'s current key, fetched from the hub.
+    pub async fn seal_for(
+        &self,
+        recipient_agency_id: &str,
+        plaintext: &[u8],
+    ) -> Result<pb::SealedPayload, ClientError> {
+        let key = self
+            .exchange()
+            .get_sealing_key(pb::GetSealingKeyRequest {
+                agency_id: recipient_agency_id.to_string(),
+            })
+            .await?
+            .into_inner();
+        Ok(sealing::seal(
+            &key.agency_id,
+            &key.key_id,
+            &key.public_key,
+            plaintext,
+        )?)
+    }
+}
+
+/// Opens a payload another agency sealed to this agency's `keys` (e.g. the pupil details of an
+/// Operation Encompass notification). Fails for any other key or a tampered payload.
+pub fn open_sealed(
+    keys: &sealing::KeyPair,
+    sealed: &pb::SealedPayload,
+) -> Result<Vec<u8>, ClientError> {
+    Ok(sealing::open(keys, sealed)?)
 }

@@ -54,3 +54,12 @@ pub fn identity_of(der: &[u8]) -> Result<CertIdentity, Error> {
         kind,
     })
 }
+
+/// The validity window of a DER certificate, as Unix seconds (`not_before`, `not_after`), for
+/// the hub's deep health checks on its own certificates.
+pub fn validity_of(der: &[u8]) -> Result<(i64, i64), Error> {
+    let (_, cert) = X509Certificate::from_der(der)
+        .map_err(|_| Error::Keys("a certificate cannot be parsed".into()))?;
+    let v = cert.validity();
+    Ok((v.not_before.timestamp(), v.not_after.timestamp()))
+}

@@ -382,6 +382,10 @@ impl Firewall {
         decision: &Decision,
         subject_pseudonyms: &[String],
     ) -> Result<pb::SignedTreeHead, Error> {
+        if !decision.allowed {
+            // Counted where a denial takes effect, not in `decide` (dry runs decide too).
+            vawg_hub::telemetry::record_denial(flow.purpose.as_str_name());
+        }
         let record = AuditRecord::decision(caller, flow, decision, subject_pseudonyms);
         self.inner.log.append(record).await
     }
@@ -395,6 +399,7 @@ impl Firewall {
         status: tonic::Code,
         reason: &str,
     ) -> Result<pb::SignedTreeHead, Error> {
+        vawg_hub::telemetry::record_denial(pb::Purpose::Unspecified.as_str_name());
         let record = AuditRecord::refusal(agency_id, rpc, status, reason, self.engine().version());
         self.inner.log.append(record).await
     }

@@ -24,7 +24,11 @@ use vawg_ingest::{IngestApi, IngestLimits};
 use vawg_metrics::MetricsApi;
 use vawg_store::Store;
 
-use crate::{config::Settings, definitions::DefinitionApi};
+use crate::{
+    config::{ServiceName, Settings},
+    definitions::DefinitionApi,
+    health::HealthChecks,
+};
 
 /// A built hub, bound to its port, not yet serving.
 pub struct Application {
@@ -52,6 +56,7 @@ impl Application {
             .context("connecting to the database")?;
         store.migrate().await.context("migrating the database")?;
         let keyring = Arc::new(crate::keys::load_keyring(&settings)?);
+        let (firewall, auth, tls) = build_security(&settings, store.clone()).await?;
         let ingest = IngestApi::new(
             store.clone(),
             definitions.clone(),
@@ -60,8 +65,8 @@ impl Application {
                 max_batch_records: settings.limits.max_batch_records,
                 max_stream_records: settings.limits.max_stream_records,
             },
+            firewall.clone(),
         );
-        let (firewall, auth, tls) = build_security(&settings, store.clone()).await?;
         let exchange = ExchangeApi::new(
             store.clone(),
             firewall.clone(),
@@ -83,6 +88,7 @@ impl Application {
                 rounding_base: settings.disclosure.rounding_base,
             },
             definitions.current().version.clone(),
+            firewall.clone(),
         );
         let listener = TcpListener::bind(settings.listen)
             .await
@@ -140,30 +146,38 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
         let max = self.settings.limits.max_message_bytes;
+        let served = self.settings.services.clone();
         let (health, health_service) = tonic_health::server::health_reporter();
-        health
-            .set_serving::<DefinitionServiceServer<DefinitionApi>>()
-            .await;
-        health.set_serving::<IngestServiceServer<IngestApi>>().await;
-        health
-            .set_serving::<MetricsServiceServer<MetricsApi>>()
-            .await;
-        health
-            .set_serving::<FirewallServiceServer<FirewallApi>>()
-            .await;
-        health
-            .set_serving::<ExchangeServiceServer<ExchangeApi>>()
-            .await;
+        // Deep checks decide "" and each service's status: once before serving, so the first
+        // probe is truthful, then on the interval until the drain starts.
+        let checks = HealthChecks::new(&self.settings, self.store.clone(), self.firewall.clone());
+        let first = checks.check().await;
+        if !first.healthy() {
+            tracing::warn!(failures = ?first.failures, "health checks fail: not serving");
+        }
+        checks.report(&health, first.healthy()).await;
+        let (drain, draining) = tokio::sync::watch::channel(false);
+        let health_checks = tokio::spawn(checks.clone().run(health.clone(), draining.clone()));
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()?;
-        let definitions =
+        let definitions = served.contains(ServiceName::Definitions).then(|| {
             DefinitionServiceServer::new(DefinitionApi::new(self.definitions.clone()))
-                .max_decoding_message_size(max);
-        let ingest = IngestServiceServer::new(self.ingest.clone()).max_decoding_message_size(max);
-        let metrics =
-            MetricsServiceServer::new(self.metrics.clone()).max_decoding_message_size(max);
+                .max_decoding_message_size(max)
+        });
+        let ingest = served.contains(ServiceName::Ingest).then(|| {
+            IngestServiceServer::new(self.ingest.clone()).max_decoding_message_size(max)
+        });
+        let metrics = served.contains(ServiceName::Metrics).then(|| {
+            MetricsServiceServer::new(self.metrics.clone()).max_decoding_message_size(max)
+        });
+        let exchange_service = served.contains(ServiceName::Exchange).then(|| {
+            ExchangeServiceServer::new(self.exchange.clone()).max_decoding_message_size(max)
+        });
+        let firewall_service = served
+            .contains(ServiceName::Firewall)
+            .then(|| FirewallServiceServer::new(FirewallApi::new(self.firewall.clone())));
         // Probes: `grpc.health.v1.Health` itself answers SERVING while the process serves
         // (liveness); "" and the services follow the deep checks (readiness).
         health
@@ -185,15 +199,33 @@ impl Application {
                     ),
             )
         });
-        // Open subscriptions are endless streams: end them when shutdown starts, or the graceful
-        // shutdown would wait for them for ever.
+        // The drain: readiness drops at once, open subscriptions (endless streams) end, and
+        // open ingest streams end at their next chunk boundary, every chunk they acknowledged
+        // committed; then the server stops accepting and waits for in-flight calls.
         let exchange = self.exchange.clone();
+        let ingest_api = self.ingest.clone();
+        let drain_health = health.clone();
+        let drain_checks = checks.clone();
         let shutdown = async move {
             shutdown.await;
+            tracing::info!("draining: not serving, finishing in-flight calls");
+            drain.send_replace(true);
+            drain_checks.report(&drain_health, false).await;
             exchange.shutdown();
+            ingest_api.shutdown();
         };
-        tracing::info!(addr = %self.local_addr, "vawg-hub serving");
-        Server::builder()
+        let grace = std::time::Duration::from_millis(self.settings.shutdown_grace_ms);
+        let mut grace_started = draining.clone();
+        let deadline = async move {
+            let _ = grace_started.wait_for(|d| *d).await;
+            tokio::time::sleep(grace).await;
+        };
+        tracing::info!(
+            addr = %self.local_addr,
+            services = %String::from(served.clone()),
+            "vawg-hub serving"
+        );
+        let serve = Server::builder()
             .accept_http1(true)
             .layer(tonic_web::GrpcWebLayer::new())
             // Inside gRPC-Web so it sees plain gRPC: a span and metrics per RPC.
@@ -202,21 +234,27 @@ impl Application {
             .layer(self.auth.clone())
             .add_service(health_service)
             .add_service(reflection)
-            .add_service(definitions)
-            .add_service(ingest)
-            .add_service(metrics)
-            .add_service(
-                ExchangeServiceServer::new(self.exchange.clone()).max_decoding_message_size(max),
-            )
-            .add_service(FirewallServiceServer::new(FirewallApi::new(
-                self.firewall.clone(),
-            )))
+            .add_optional_service(definitions)
+            .add_optional_service(ingest)
+            .add_optional_service(metrics)
+            .add_optional_service(exchange_service)
+            .add_optional_service(firewall_service)
             .serve_with_incoming_shutdown(
-                vawg_firewall::tls::incoming(self.listener, self.tls.clone(), self.firewall),
+                vawg_firewall::tls::incoming(
+                    self.listener,
+                    self.tls.clone(),
+                    self.firewall.clone(),
+                ),
                 shutdown,
-            )
-            .await
-            .context("serving gRPC")?;
+            );
+        tokio::select! {
+            served = serve => served.context("serving gRPC")?,
+            _ = deadline => tracing::warn!(
+                grace_ms = self.settings.shutdown_grace_ms,
+                "drain deadline passed; closing the remaining connections"
+            ),
+        }
+        health_checks.abort();
         let _ = stop_health.send(());
         if let Some(probe) = health_probe {
             probe

@@ -136,6 +136,15 @@ pub async fn ingest(args: &BenchIngestArgs) -> anyhow::Result<IngestBenchReport>
         )?])?,
     };
     let definitions = Arc::new(crate::app::load_definitions(None)?);
+    // The real firewall (embedded policies), auditing every chunk as in production, signing
+    // heads with a throwaway key.
+    let audit_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    let firewall = vawg_firewall::Firewall::new(
+        store.clone(),
+        vawg_firewall::engine::PolicyEngine::embedded()?,
+        vawg_firewall::audit::HeadSigner::from_pem(&audit_key.serialize_pem())?,
+    )
+    .await?;
     let api = IngestApi::new(
         store.clone(),
         definitions,
@@ -144,6 +153,7 @@ pub async fn ingest(args: &BenchIngestArgs) -> anyhow::Result<IngestBenchReport>
             max_batch_records: args.chunk.max(1000),
             max_stream_records: u64::MAX,
         },
+        firewall,
     );
 
     // Records: synthetic journeys until there are enough, with run-unique source ids.

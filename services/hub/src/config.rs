@@ -10,8 +10,9 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 
-/// Everything the hub needs to start.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// Everything the hub needs to start. Its `Debug` never shows secrets: pseudonymisation secrets
+/// are wrapped, and a password in the database URL is masked.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Address to listen on.
@@ -43,6 +44,223 @@ pub struct Settings {
     pub disclosure: DisclosureSettings,
     /// Record sharing and notification delivery.
     pub exchange: ExchangeConfig,
+    /// Which gRPC services this process serves (`vawg-hub serve --services`); health, reflection
+    /// and the auth layer are always there. Default: all.
+    pub services: ServiceSet,
+    /// Deep health checks.
+    pub health: HealthSettings,
+    /// Longest a graceful shutdown waits for in-flight calls after it stops accepting, in
+    /// milliseconds. Open ingest streams end at their next chunk boundary well before this;
+    /// past it, remaining connections are closed (acknowledged records are committed already).
+    pub shutdown_grace_ms: u64,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured so that a new field cannot be forgotten here.
+        let Settings {
+            listen,
+            health_listen,
+            database_url,
+            definitions_dir,
+            limits,
+            telemetry,
+            pseudonym,
+            tls,
+            jwt,
+            audit,
+            policies_dir,
+            disclosure,
+            exchange,
+            services,
+            health,
+            shutdown_grace_ms,
+        } = self;
+        f.debug_struct("Settings")
+            .field("listen", listen)
+            .field("health_listen", health_listen)
+            .field("database_url", &redact_url(database_url))
+            .field("definitions_dir", definitions_dir)
+            .field("limits", limits)
+            .field("telemetry", telemetry)
+            .field("pseudonym", pseudonym)
+            .field("tls", tls)
+            .field("jwt", jwt)
+            .field("audit", audit)
+            .field("policies_dir", policies_dir)
+            .field("disclosure", disclosure)
+            .field("exchange", exchange)
+            .field("services", services)
+            .field("health", health)
+            .field("shutdown_grace_ms", shutdown_grace_ms)
+            .finish()
+    }
+}
+
+/// A URL with any password replaced by `***` (`postgres://hub:***@db/vawg`).
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_string()
+            };
+            format!("{scheme}://{masked}@{host}{tail}")
+        }
+        None => url.to_string(),
+    }
+}
+
+/// One of the hub's own gRPC services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ServiceName {
+    /// `vawg.v1.IngestService`.
+    Ingest,
+    /// `vawg.v1.MetricsService`.
+    Metrics,
+    /// `vawg.v1.ExchangeService`.
+    Exchange,
+    /// `vawg.v1.FirewallService`.
+    Firewall,
+    /// `vawg.v1.DefinitionService`.
+    Definitions,
+}
+
+impl ServiceName {
+    /// Every service, in the order `--services` lists them.
+    pub const ALL: [ServiceName; 5] = [
+        ServiceName::Ingest,
+        ServiceName::Metrics,
+        ServiceName::Exchange,
+        ServiceName::Firewall,
+        ServiceName::Definitions,
+    ];
+
+    /// The name `--services` uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceName::Ingest => "ingest",
+            ServiceName::Metrics => "metrics",
+            ServiceName::Exchange => "exchange",
+            ServiceName::Firewall => "firewall",
+            ServiceName::Definitions => "definitions",
+        }
+    }
+
+    /// The fully qualified gRPC service name (what `grpc.health.v1` reports on).
+    pub fn grpc_name(self) -> &'static str {
+        match self {
+            ServiceName::Ingest => "vawg.v1.IngestService",
+            ServiceName::Metrics => "vawg.v1.MetricsService",
+            ServiceName::Exchange => "vawg.v1.ExchangeService",
+            ServiceName::Firewall => "vawg.v1.FirewallService",
+            ServiceName::Definitions => "vawg.v1.DefinitionService",
+        }
+    }
+}
+
+impl std::str::FromStr for ServiceName {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ServiceName::ALL
+            .into_iter()
+            .find(|n| n.as_str() == s.trim())
+            .ok_or_else(|| {
+                format!(
+                    "unknown service '{}': expected one of ingest, metrics, exchange, firewall, \
+                     definitions",
+                    s.trim()
+                )
+            })
+    }
+}
+
+/// The services a process serves: a comma-separated list (`ingest,metrics`) in the file, in
+/// `VAWG_SERVICES` and on the command line. Never empty.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ServiceSet(Vec<ServiceName>);
+
+impl ServiceSet {
+    /// Whether `service` is served.
+    pub fn contains(&self, service: ServiceName) -> bool {
+        self.0.contains(&service)
+    }
+
+    /// The services served.
+    pub fn iter(&self) -> impl Iterator<Item = ServiceName> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+impl Default for ServiceSet {
+    fn default() -> Self {
+        ServiceSet(ServiceName::ALL.to_vec())
+    }
+}
+
+impl std::str::FromStr for ServiceSet {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut names: Vec<ServiceName> = s
+            .split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(str::parse)
+            .collect::<Result<_, _>>()?;
+        names.sort();
+        names.dedup();
+        if names.is_empty() {
+            return Err("name at least one service".into());
+        }
+        Ok(ServiceSet(names))
+    }
+}
+
+impl TryFrom<String> for ServiceSet {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<ServiceSet> for String {
+    fn from(s: ServiceSet) -> String {
+        s.0.iter()
+            .map(|n| n.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// Deep health checks: how often, and how close to expiry a certificate may come.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthSettings {
+    /// How often the checks run, in milliseconds.
+    pub check_interval_ms: u64,
+    /// A certificate that expires within this many days fails its check (time to renew).
+    pub expiry_warning_days: u32,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        Self {
+            check_interval_ms: 10_000,
+            expiry_warning_days: 14,
+        }
+    }
 }
 
 /// Record sharing and notification delivery.
@@ -228,6 +446,9 @@ impl Default for Settings {
             policies_dir: None,
             disclosure: DisclosureSettings::default(),
             exchange: ExchangeConfig::default(),
+            services: ServiceSet::default(),
+            health: HealthSettings::default(),
+            shutdown_grace_ms: 30_000,
         }
     }
 }
@@ -250,5 +471,54 @@ impl Settings {
             fig = fig.merge(Env::raw().only(&[var]).map(move |_| key.into()));
         }
         fig.extract().map_err(Box::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_prints_secrets() {
+        let mut settings = Settings {
+            database_url: "postgres://hub:hunter2-secret@db.internal:5432/vawg".into(),
+            ..Settings::default()
+        };
+        settings.pseudonym.secret = Some("c2VjcmV0LXNlY3JldC1zZWNyZXQ=".into());
+        settings.pseudonym.previous.push(PreviousKey {
+            key_id: "old".into(),
+            secret: Some("b2xkLXNlY3JldC1vbGQtc2VjcmV0".into()),
+            secret_file: None,
+        });
+        let shown = format!("{settings:?} {settings:#?}");
+        for secret in [
+            "hunter2-secret",
+            "c2VjcmV0LXNlY3JldC1zZWNyZXQ=",
+            "b2xkLXNlY3JldC1vbGQtc2VjcmV0",
+        ] {
+            assert!(!shown.contains(secret), "{secret} printed");
+        }
+        assert!(shown.contains("postgres://hub:***@db.internal:5432/vawg"));
+    }
+
+    #[test]
+    fn urls_without_passwords_are_unchanged() {
+        for url in [
+            "postgres://postgres@127.0.0.1:5432/test",
+            "sqlite://vawg-hub.db",
+            "sqlite:///tmp/a@b.db",
+        ] {
+            assert_eq!(redact_url(url), url);
+        }
+    }
+
+    #[test]
+    fn services_parse_and_round_trip() {
+        let s: ServiceSet = "metrics, ingest,metrics".parse().unwrap();
+        assert!(s.contains(ServiceName::Ingest) && !s.contains(ServiceName::Exchange));
+        assert_eq!(String::from(s), "ingest,metrics");
+        assert!("ingest,billing".parse::<ServiceSet>().is_err());
+        assert!("".parse::<ServiceSet>().is_err());
+        assert_eq!(String::from(ServiceSet::default()).split(',').count(), 5);
     }
 }

@@ -198,7 +198,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .await?
         .into_inner()
         .entries;
-    let refusal = entries.iter().rev().find(|e| !e.allowed).context("the refusal was not audited")?;
+    let refusal = entries
+        .iter()
+        .rev()
+        .find(|e| !e.allowed && e.rpc.ends_with("/RequestRecords"))
+        .context("the refusal was not audited")?;
     println!(
         "  audit entry #{}: caller={} rpc={} allowed={} hard_rule={}\n    reason: {}",
         refusal.index, refusal.caller_agency_id, refusal.rpc, refusal.allowed, refusal.hard_rule, refusal.reason
@@ -413,7 +417,7 @@ async fn encompass(hub: &Arc<Hub>) -> anyhow::Result<()> {
         reference_period: Some(pb::ReferencePeriod { start: Some(today), end: Some(today) }),
         counting_unit: pb::CountingUnit::Incident as i32,
         area: Some(pb::Area { gss_code: "E23000001".into(), level: pb::AreaLevel::PoliceForceArea as i32 }),
-        classification: Some(pb::LocalClassification { scheme: "VAWG_CATEGORY".into(), code: "domestic_abuse".into() }),
+        classification: Some(pb::LocalClassification { scheme: "HO_OFFENCE".into(), code: "105A".into() }),
         victim: Some(pb::PersonReference {
             identifiers: Some(pb::PersonIdentifiers {
                 given_name: "Synthetic".into(),

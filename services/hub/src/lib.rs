@@ -8,6 +8,7 @@ pub mod bench;
 pub mod bench_notify;
 pub mod config;
 pub mod definitions;
+pub mod health;
 pub mod report;
 pub mod connect;
 pub mod metrics_cli;

@@ -21,6 +21,10 @@ enum Command {
         /// Configuration file (TOML); environment variables `VAWG_*` override it.
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Serve only these services (comma-separated: ingest, metrics, exchange, firewall,
+        /// definitions); overrides `services` in the file and `VAWG_SERVICES`. Default: all.
+        #[arg(long)]
+        services: Option<vawg_server::config::ServiceSet>,
     },
     /// Run the end-to-end demo on the embedded SQLite default.
     Demo(demo::DemoArgs),
@@ -55,8 +59,12 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config } => {
-            let settings = Settings::load(config.as_deref()).context("loading configuration")?;
+        Command::Serve { config, services } => {
+            let mut settings =
+                Settings::load(config.as_deref()).context("loading configuration")?;
+            if let Some(services) = services {
+                settings.services = services;
+            }
             let telemetry = telemetry::init(&settings.telemetry)?;
             let app = Application::build(settings).await?;
             let served = app.run_until_stopped(telemetry::shutdown_signal()).await;

@@ -206,9 +206,10 @@ pub fn init_json_logs() {
         .try_init();
 }
 
-/// Human-readable logs for interactive commands (warnings and errors only by default).
+/// Human-readable logs for interactive commands (warnings and errors; per-RPC failures, which
+/// the commands report themselves, only as errors).
 pub fn init_plain_logs() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,vawg_server::telemetry=error"));
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(fmt::layer().with_writer(std::io::stderr))

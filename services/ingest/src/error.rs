@@ -33,6 +33,18 @@ pub enum IngestError {
     /// The record to retract is not held for the caller's agency.
     #[error("no record with that source_record_id is held for this agency")]
     NotFound,
+    /// The firewall refused the flow as a whole (the reason names the policy or rule).
+    #[error("{0}")]
+    Refused(String),
+    /// The hub is shutting down: every acknowledged chunk is stored; resend the rest.
+    #[error(
+        "the hub is shutting down: every acknowledged chunk is stored; resend the unacknowledged \
+         records (resending is idempotent)"
+    )]
+    Draining,
+    /// The firewall's audit log could not be written.
+    #[error(transparent)]
+    Audit(#[from] vawg_firewall::Error),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -54,6 +66,17 @@ impl From<IngestError> for Status {
                 Status::with_error_details(Code::InvalidArgument, message, details)
             }
             IngestError::StreamLimit { .. } => Status::resource_exhausted(e.to_string()),
+            IngestError::Refused(_) => Status::permission_denied(e.to_string()),
+            IngestError::Draining => Status::unavailable(e.to_string()),
+            IngestError::Audit(ref a) => {
+                // Fails closed: no receipt without an audit entry. What was committed stays
+                // committed; a resend is DUPLICATE and audits again.
+                tracing::error!(error = %a, "audit append failed");
+                Status::unavailable(
+                    "the audit log is unavailable; resend to obtain a receipt (resending is \
+                     idempotent)",
+                )
+            }
             IngestError::NotFound | IngestError::Store(StoreError::NotFound(_)) => {
                 Status::not_found(e.to_string())
             }

@@ -361,21 +361,14 @@ impl IngestApi {
         }
         // The commit's entry: what was stored, as pseudonyms only. The records are committed
         // already; if the audit cannot be written the call fails, and resending (idempotent,
-        // DUPLICATE) audits again and returns the receipt.
-        if allowed_flow.event_kinds.is_empty() && rows_stored(&summary) == 0 {
-            // Nothing the firewall allowed was in the chunk: the refusal's head is the receipt.
-        } else {
-            receipt = Some(
+        // DUPLICATE) audits again and returns the receipt. A chunk the firewall refused
+        // entirely has its refusal's entry and nothing more.
+        let stored = summary.accepted + summary.superseded + summary.duplicate;
+        let receipt = match receipt {
+            Some(refusal) if stored == 0 => refusal,
+            _ => {
                 self.firewall
                     .audit(caller, &allowed_flow, &allowed_decision, &pseudonyms)
-                    .await?,
-            );
-        }
-        let receipt = match receipt {
-            Some(r) => r,
-            None => {
-                self.firewall
-                    .audit(caller, &allowed_flow, &allowed_decision, &[])
                     .await?
             }
         };
@@ -462,6 +455,55 @@ fn to_pb_violation(v: &Violation) -> pb::FieldViolation {
     }
 }
 
+/// Distinct values, in first-seen order.
+fn distinct<T: Ord + Clone>(values: impl IntoIterator<Item = T>) -> Vec<T> {
+    let mut seen = BTreeSet::new();
+    values
+        .into_iter()
+        .filter(|v| seen.insert(v.clone()))
+        .collect()
+}
+
+/// A per-record violation naming the firewall rule that refused it.
+fn rule_violation(field: &str, decision: &Decision) -> Violation {
+    Violation::new(
+        field,
+        format!("{} [{}]", decision.reason, decision.policy_ids.join(", ")),
+    )
+}
+
+/// The fixed reason code of a rejected record, for the rejections counter: the hard rules by
+/// name, then the first violated field's group. Never text from the record.
+fn rejection_reason(violations: &[Violation]) -> &'static str {
+    let has = |needle: &str| violations.iter().any(|v| v.reason.contains(needle));
+    if has("hard-rule:producer-kinds") || has("may not submit") {
+        return "PRODUCER_KIND";
+    }
+    if has("hard-rule:own-records-only") || has("caller's own agency") {
+        return "NOT_OWN_RECORD";
+    }
+    if has("CPS referral") {
+        return "CHARGE_BEFORE_REFERRAL";
+    }
+    let Some(first) = violations.first() else {
+        return "INVALID_RECORD";
+    };
+    let top = first.field.split('.').next().unwrap_or("");
+    match top {
+        "source_record_id" => "INVALID_SOURCE_RECORD_ID",
+        "revision" => "INVALID_REVISION",
+        "event_time" | "recorded_time" => "INVALID_TIME",
+        "reference_period" => "INVALID_REFERENCE_PERIOD",
+        "counting_unit" => "INVALID_COUNTING_UNIT",
+        "area" => "INVALID_AREA",
+        "classification" => "UNKNOWN_CLASSIFICATION",
+        "victim" | "suspect" => "INVALID_PERSON",
+        "case_references" => "INVALID_CASE_REFERENCE",
+        "event" => "INVALID_EVENT",
+        _ => "INVALID_RECORD",
+    }
+}
+
 /// The authenticated caller, with the scope ingest needs.
 fn caller<T>(request: &Request<T>) -> Result<CallerIdentity, IngestError> {
     let caller = request
@@ -482,11 +524,13 @@ impl IngestService for IngestApi {
         request: Request<pb::SubmitBatchRequest>,
     ) -> Result<Response<pb::SubmitBatchResponse>, Status> {
         let caller = caller(&request)?;
-        let (results, summary) = self.process(&caller, request.into_inner().records).await?;
+        let done = self
+            .process(&caller, SUBMIT_BATCH, request.into_inner().records)
+            .await?;
         Ok(Response::new(pb::SubmitBatchResponse {
-            results,
-            summary: Some(summary),
-            audit_receipt: None,
+            results: done.results,
+            summary: Some(done.summary),
+            audit_receipt: Some(done.receipt),
         }))
     }
 
@@ -500,14 +544,31 @@ impl IngestService for IngestApi {
         let mut inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(2);
         let this = self.clone();
+        let mut draining = self.draining.subscribe();
         tokio::spawn(async move {
             let mut chunk: u64 = 0;
             let mut total: u64 = 0;
             loop {
-                let message = match inbound.message().await {
-                    Ok(Some(m)) => m,
-                    Ok(None) => break,
-                    Err(status) => {
+                // Draining wins over a waiting chunk: nothing is read after shutdown starts,
+                // so everything read is committed and acknowledged before the stream ends.
+                let next = tokio::select! {
+                    biased;
+                    _ = draining.wait_for(|d| *d) => None,
+                    m = inbound.message() => Some(m),
+                };
+                let message = match next {
+                    None => {
+                        tracing::info!(
+                            agency_id = %caller.agency_id,
+                            acknowledged_chunks = chunk,
+                            "stream ended for shutdown"
+                        );
+                        let _ = tx.send(Err(IngestError::Draining.into())).await;
+                        break;
+                    }
+                    Some(Ok(Some(m))) => m,
+                    Some(Ok(None)) => break,
+                    Some(Err(status)) => {
                         let _ = tx.send(Err(status)).await;
                         break;
                     }
@@ -522,12 +583,12 @@ impl IngestService for IngestApi {
                 }
                 // Chunks are processed one after another, and each is acknowledged only after
                 // its transaction has committed.
-                let answer = match this.process(&caller, message.records).await {
-                    Ok((results, summary)) => Ok(pb::StreamRecordsResponse {
+                let answer = match this.process(&caller, STREAM_RECORDS, message.records).await {
+                    Ok(done) => Ok(pb::StreamRecordsResponse {
                         chunk,
-                        results,
-                        summary: Some(summary),
-                        audit_receipt: None,
+                        results: done.results,
+                        summary: Some(done.summary),
+                        audit_receipt: Some(done.receipt),
                     }),
                     Err(e) => Err(Status::from(e)),
                 };
@@ -564,6 +625,19 @@ impl IngestService for IngestApi {
             }
             .into());
         }
+        // A retraction changes the caller's own record: decided like a submission before it
+        // happens, and audited once it has, its head the receipt.
+        let mut flow = Flow::new(
+            pb::Action::Submit,
+            pb::Purpose::RecordSubmission,
+            RETRACT_RECORD,
+        );
+        flow.record_agency_ids = vec![caller.agency_id.clone()];
+        let decision = self.firewall.decide(&caller, &flow);
+        if !decision.allowed {
+            self.firewall.audit(&caller, &flow, &decision, &[]).await?;
+            return Err(IngestError::Refused(decision.reason).into());
+        }
         let r = self
             .store
             .retract(&caller.agency_id, &req.source_record_id)
@@ -572,6 +646,7 @@ impl IngestService for IngestApi {
                 vawg_store::StoreError::NotFound(_) => IngestError::NotFound,
                 e => IngestError::Store(e),
             })?;
+        let receipt = self.firewall.audit(&caller, &flow, &decision, &[]).await?;
         tracing::info!(
             agency_id = %caller.agency_id,
             source_record_id = %req.source_record_id,
@@ -582,7 +657,7 @@ impl IngestService for IngestApi {
         Ok(Response::new(pb::RetractRecordResponse {
             retracted: r.retracted_now,
             revision: r.revision,
-            audit_receipt: None,
+            audit_receipt: Some(receipt),
         }))
     }
 }

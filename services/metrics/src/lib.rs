@@ -15,7 +15,12 @@ use vawg_hub::{
     identity::{AgencyKind, CallerIdentity},
     pb::{self, metrics_service_server::MetricsService},
 };
+use vawg_firewall::{Firewall, Flow};
 use vawg_store::{Store, StoreError, aggregates::AggregateFilter};
+
+/// The gRPC methods, as the audit log names them.
+const QUERY_METRIC: &str = "/vawg.v1.MetricsService/QueryMetric";
+const COMPARE_DEFINITIONS: &str = "/vawg.v1.MetricsService/CompareDefinitions";
 
 /// The code for England and Wales as a whole.
 pub const ENGLAND_AND_WALES: &str = "K04000001";
@@ -40,6 +45,9 @@ pub enum MetricsError {
     /// No caller identity (the auth layer did not run).
     #[error("unauthenticated")]
     Unauthenticated,
+    /// The firewall's audit log could not be written: the query is refused (fails closed).
+    #[error(transparent)]
+    Audit(#[from] vawg_firewall::Error),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -52,6 +60,10 @@ impl From<MetricsError> for Status {
             MetricsError::UnknownMetric(_) => Status::not_found(e.to_string()),
             MetricsError::Forbidden(_) => Status::permission_denied(e.to_string()),
             MetricsError::Unauthenticated => Status::unauthenticated("no authenticated caller"),
+            MetricsError::Audit(a) => {
+                tracing::error!(error = %a, "audit append failed; query refused");
+                Status::unavailable("the audit log is unavailable; nothing was released, retry")
+            }
             MetricsError::Store(s) if s.is_unavailable() => {
                 Status::unavailable("the database is unavailable; retry")
             }
@@ -76,20 +88,74 @@ pub struct MetricsApi {
     store: Store,
     rules: DisclosureRules,
     current_definition: String,
+    firewall: Firewall,
 }
 
 impl MetricsApi {
-    /// Over a store, with the hub's default disclosure rules and current definition version.
+    /// Over a store, with the hub's default disclosure rules and current definition version;
+    /// every query is decided by, and audited through, `firewall`.
     pub fn new(
         store: Store,
         rules: DisclosureRules,
         current_definition: impl Into<String>,
+        firewall: Firewall,
     ) -> Self {
         Self {
             store,
             rules,
             current_definition: current_definition.into(),
+            firewall,
         }
+    }
+
+    /// Asks the firewall whether `caller` may read aggregates for statistics (so the policy
+    /// files govern the aggregator too), and audits the decision with what was asked: the
+    /// metric, victim scopes and counting rules — catalogue ids and enum names only, never
+    /// text from the request that is not one of them.
+    pub async fn authorise(
+        &self,
+        caller: &CallerIdentity,
+        rpc: &str,
+        query: &pb::MetricQuery,
+        variants: &[(i32, i32)],
+    ) -> Result<(), MetricsError> {
+        let mut flow = Flow::new(pb::Action::ReadAggregates, pb::Purpose::Statistics, rpc);
+        flow.categories = query.categories.clone();
+        let mut decision = self.firewall.decide(caller, &flow);
+        let metric = aggregate::metric(&query.metric_id)
+            .map(|d| d.id)
+            .unwrap_or("(not in the catalogue)");
+        let variants: Vec<String> = variants
+            .iter()
+            .map(|(scope, rule)| {
+                format!(
+                    "{}/{}",
+                    pb::VictimScope::try_from(*scope)
+                        .unwrap_or_default()
+                        .as_str_name(),
+                    pb::CountingRule::try_from(*rule)
+                        .unwrap_or_default()
+                        .as_str_name()
+                )
+            })
+            .collect();
+        decision.reason = format!(
+            "{} Query: metric {metric}; scope/rule {}; {} area code(s); {} breakdown(s).",
+            decision.reason,
+            variants.join(", "),
+            query.area_codes.len(),
+            query.breakdowns.len()
+        );
+        self.firewall.audit(caller, &flow, &decision, &[]).await?;
+        if !decision.allowed {
+            tracing::info!(
+                agency_id = %caller.agency_id,
+                hard_rule = decision.hard_rule,
+                "metrics query refused by the firewall"
+            );
+            return Err(MetricsError::Forbidden(decision.reason));
+        }
+        Ok(())
     }
 
     /// Runs one query for a caller.
@@ -817,6 +883,13 @@ impl MetricsService for MetricsApi {
             .into_inner()
             .query
             .ok_or_else(|| invalid("query", "required"))?;
+        self.authorise(
+            &who,
+            QUERY_METRIC,
+            &query,
+            &[(query.victim_scope, query.counting_rule)],
+        )
+        .await?;
         let table = self.query(&who, &query).await?;
         Ok(Response::new(pb::QueryMetricResponse {
             table: Some(table),
@@ -835,6 +908,12 @@ impl MetricsService for MetricsApi {
         } else {
             req.variants
         };
+        let asked: Vec<(i32, i32)> = variants
+            .iter()
+            .map(|v| (v.victim_scope, v.counting_rule))
+            .collect();
+        self.authorise(&who, COMPARE_DEFINITIONS, &base, &asked)
+            .await?;
         let mut tables = Vec::new();
         let mut first: Option<f64> = None;
         for variant in variants {
