@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod definitions;
+mod demo;
 mod exchange_fixtures;
 mod exchange_notify;
 mod exchange_request;
@@ -19,3 +20,6 @@ mod ingest_synth;
 mod metrics;
 mod telemetry;
 mod ingest_durability;
+mod ingest_firewall;
+mod metrics_firewall;
+mod serve_shutdown;

@@ -41,6 +41,8 @@ use vawg_server::{
 };
 use vawg_store::{Store, testing::TestDatabase};
 
+pub mod process;
+
 /// Which database the hub under test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -322,6 +324,16 @@ impl TestApp {
             .into_iter()
             .map(|r| serde_json::from_str(&r.entry).expect("audit entry JSON"))
             .collect()
+    }
+
+    /// Drops the hub's PostgreSQL database now, forcing its connections off, while the hub
+    /// keeps running (for tests of what the hub does when its database goes away).
+    pub async fn drop_database_now(&mut self) {
+        let db = self
+            .postgres
+            .take()
+            .expect("drop_database_now needs the PostgreSQL backend");
+        db.drop_database().await.expect("drop test database");
     }
 
     /// Stops the hub, waits for it to finish, and drops its database.

@@ -6,6 +6,7 @@ use std::{future::Future, net::SocketAddr, path::Path, sync::Arc};
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
+use vawg_exchange::{ExchangeApi, ExchangeSettings};
 use vawg_firewall::{
     Firewall, audit::HeadSigner, engine::PolicyEngine, jwt::TokenValidator, layer::AuthLayer,
     service::FirewallApi,
@@ -19,7 +20,6 @@ use vawg_hub::{
         metrics_service_server::MetricsServiceServer,
     },
 };
-use vawg_exchange::{ExchangeApi, ExchangeSettings};
 use vawg_ingest::{IngestApi, IngestLimits};
 use vawg_metrics::MetricsApi;
 use vawg_store::Store;
@@ -166,9 +166,9 @@ impl Application {
             DefinitionServiceServer::new(DefinitionApi::new(self.definitions.clone()))
                 .max_decoding_message_size(max)
         });
-        let ingest = served.contains(ServiceName::Ingest).then(|| {
-            IngestServiceServer::new(self.ingest.clone()).max_decoding_message_size(max)
-        });
+        let ingest = served
+            .contains(ServiceName::Ingest)
+            .then(|| IngestServiceServer::new(self.ingest.clone()).max_decoding_message_size(max));
         let metrics = served.contains(ServiceName::Metrics).then(|| {
             MetricsServiceServer::new(self.metrics.clone()).max_decoding_message_size(max)
         });

@@ -237,10 +237,7 @@ impl TryFrom<String> for ServiceSet {
 
 impl From<ServiceSet> for String {
     fn from(s: ServiceSet) -> String {
-        s.0.iter()
-            .map(|n| n.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
+        s.0.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(",")
     }
 }
 

@@ -390,7 +390,10 @@ async fn encompass(hub: &Arc<Hub>) -> anyhow::Result<()> {
     let keys = vawg_exchange::sealing::generate_keypair();
     school
         .exchange()
-        .register_sealing_key(pb::RegisterSealingKeyRequest { key_id: "school-key-1".into(), public_key: keys.public_key().to_vec() })
+        .register_sealing_key(pb::RegisterSealingKeyRequest {
+            key_id: format!("school-key-{}", hex_prefix(keys.public_key()).trim_end_matches('…')),
+            public_key: keys.public_key().to_vec(),
+        })
         .await?;
     let mut subscription = school
         .exchange()

@@ -70,9 +70,7 @@ impl HealthChecks {
                 .map(|j| (j.issuer.clone(), j.audience.clone(), j.jwks_file.clone())),
             services: settings.services.clone(),
             interval: Duration::from_millis(settings.health.check_interval_ms.max(10)),
-            expiry_margin: chrono::Duration::days(i64::from(
-                settings.health.expiry_warning_days,
-            )),
+            expiry_margin: chrono::Duration::days(i64::from(settings.health.expiry_warning_days)),
         }
     }
 

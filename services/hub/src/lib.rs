@@ -5,7 +5,10 @@
 pub mod admin;
 pub mod app;
 pub mod bench;
+pub mod bench_hub;
 pub mod bench_notify;
+pub mod bench_query;
+pub mod bench_rpc;
 pub mod config;
 pub mod definitions;
 pub mod health;

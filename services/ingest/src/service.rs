@@ -205,7 +205,11 @@ impl IngestApi {
         let mut receipt = None;
         if !chunk_decision.allowed {
             // The refusal is a decision of its own: audited, whatever happens to the rest.
-            receipt = Some(self.firewall.audit(caller, &flow, &chunk_decision, &[]).await?);
+            receipt = Some(
+                self.firewall
+                    .audit(caller, &flow, &chunk_decision, &[])
+                    .await?,
+            );
             tracing::info!(
                 agency_id = %caller.agency_id,
                 hard_rule = chunk_decision.hard_rule,
@@ -244,9 +248,7 @@ impl IngestApi {
                     Ok(_) => Checked::Rejected(rules),
                     Err(mut v) => {
                         if !rules.is_empty() {
-                            v.retain(|v| {
-                                !rules.iter().any(|r| r.field == v.field)
-                            });
+                            v.retain(|v| !rules.iter().any(|r| r.field == v.field));
                             rules.extend(v);
                             v = rules;
                         }

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Datelike, NaiveDate};
 use tonic::{Request, Response, Status};
+use vawg_firewall::{Firewall, Flow};
 use vawg_hub::{
     aggregate::{self, AGE_BANDS, Computation, FactKey, FactValue, MetricDef},
     counting::CountingRule,
@@ -15,7 +16,6 @@ use vawg_hub::{
     identity::{AgencyKind, CallerIdentity},
     pb::{self, metrics_service_server::MetricsService},
 };
-use vawg_firewall::{Firewall, Flow};
 use vawg_store::{Store, StoreError, aggregates::AggregateFilter};
 
 /// The gRPC methods, as the audit log names them.
@@ -521,10 +521,7 @@ impl Plan {
         }
     }
 
-    fn count_cells(
-        &self,
-        rows: &[(FactKey, FactValue)],
-    ) -> CellsAndTotals {
+    fn count_cells(&self, rows: &[(FactKey, FactValue)]) -> CellsAndTotals {
         let grouped = self.group(rows, None, self.count_value());
         let cube = ControlledCube::control(grouped.clone(), self.rules);
         let cell_of = |coords: &[String]| -> pb::Cell {
@@ -563,10 +560,7 @@ impl Plan {
         totals
     }
 
-    fn amount_cells(
-        &self,
-        rows: &[(FactKey, FactValue)],
-    ) -> CellsAndTotals {
+    fn amount_cells(&self, rows: &[(FactKey, FactValue)]) -> CellsAndTotals {
         // Funding is about organisations, not people: amounts are released in full.
         let grouped = self.group(rows, None, |v| v.amount);
         let returns = self.group(rows, None, |v| v.n_all);
@@ -613,10 +607,7 @@ impl Plan {
         }
     }
 
-    fn proportion_cells(
-        &self,
-        rows: &[(FactKey, FactValue)],
-    ) -> CellsAndTotals {
+    fn proportion_cells(&self, rows: &[(FactKey, FactValue)]) -> CellsAndTotals {
         let num_series = format!("{}:num", self.def.id);
         let den_series = format!("{}:den", self.def.id);
         let num = self.group(rows, Some(&num_series), |v| v.n_all);
@@ -644,10 +635,7 @@ impl Plan {
         (cells, totals)
     }
 
-    fn days_cells(
-        &self,
-        rows: &[(FactKey, FactValue)],
-    ) -> CellsAndTotals {
+    fn days_cells(&self, rows: &[(FactKey, FactValue)]) -> CellsAndTotals {
         let mut hist: BTreeMap<Vec<String>, BTreeMap<i64, u64>> = BTreeMap::new();
         for (k, v) in rows {
             *hist
