@@ -57,26 +57,22 @@ async fn acknowledged_records_survive_sigkill(backend: Backend) {
         .into_inner();
     let mut acknowledged: Vec<String> = Vec::new();
     let mut next = 4;
-    loop {
-        match acks.message().await {
-            Ok(Some(ack)) => {
-                for r in &ack.results {
-                    assert_eq!(r.status(), pb::RecordStatus::Accepted);
-                    acknowledged.push(r.source_record_id.clone());
-                }
-                if acknowledged.len() >= 150 && process.child.id().is_some() {
-                    // More in flight, then kill without warning.
-                    for _ in 0..4 {
-                        let _ = tx.send(chunk(next)).await;
-                        next += 1;
-                    }
-                    process.kill().await; // SIGKILL
-                } else if process.child.id().is_some() {
-                    let _ = tx.send(chunk(next)).await;
-                    next += 1;
-                }
+    // The stream ends (with an error) once the hub is killed.
+    while let Ok(Some(ack)) = acks.message().await {
+        for r in &ack.results {
+            assert_eq!(r.status(), pb::RecordStatus::Accepted);
+            acknowledged.push(r.source_record_id.clone());
+        }
+        if acknowledged.len() >= 150 && process.child.id().is_some() {
+            // More in flight, then kill without warning.
+            for _ in 0..4 {
+                let _ = tx.send(chunk(next)).await;
+                next += 1;
             }
-            Ok(None) | Err(_) => break,
+            process.kill().await; // SIGKILL
+        } else if process.child.id().is_some() {
+            let _ = tx.send(chunk(next)).await;
+            next += 1;
         }
     }
     assert!(

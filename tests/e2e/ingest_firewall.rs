@@ -3,7 +3,6 @@
 //! refuses records of kinds the caller's agency does not produce, per record, naming the rule,
 //! while the valid records of the same batch are kept.
 
-use tokio_stream::wrappers::ReceiverStream;
 use vawg_e2e::{Backend, TestApp};
 use vawg_firewall::audit::HeadSigner;
 use vawg_hub::{
@@ -96,9 +95,11 @@ async fn receipts_are_signed_heads_that_grow_and_verify(backend: Backend) {
         .filter(|e| !e.gate && e.rpc.starts_with("/vawg.v1.IngestService/"))
         .collect();
     assert_eq!(commits.len(), 4, "{commits:#?}");
-    assert!(commits.iter().all(|e| e.allowed
-        && e.purpose == "PURPOSE_RECORD_SUBMISSION"
-        && e.agency_id == MET_ID));
+    assert!(
+        commits.iter().all(|e| e.allowed
+            && e.purpose == "PURPOSE_RECORD_SUBMISSION"
+            && e.agency_id == MET_ID)
+    );
     let batch_entry = commits[0];
     assert_eq!(batch_entry.rpc, "/vawg.v1.IngestService/SubmitBatch");
     // Both records name the same (synthetic) victim: one pseudonym.
@@ -177,7 +178,10 @@ async fn a_school_court_outcome_is_refused_by_the_hard_rule_and_audited(backend:
         refused.violations
     );
     assert_eq!(
-        app.store().count_records(Some("school-100000")).await.unwrap(),
+        app.store()
+            .count_records(Some("school-100000"))
+            .await
+            .unwrap(),
         2
     );
     assert!(response.audit_receipt.is_some());
@@ -202,10 +206,7 @@ async fn a_school_court_outcome_is_refused_by_the_hard_rule_and_audited(backend:
         .expect("an audit entry for the commit");
     assert!(commit.index > refusal.index);
     assert_eq!(commit.subject_pseudonyms.len(), 1);
-    assert_eq!(
-        response.audit_receipt.unwrap().tree_size,
-        commit.index + 1
-    );
+    assert_eq!(response.audit_receipt.unwrap().tree_size, commit.index + 1);
     app.stop().await;
 }
 both_backends!(

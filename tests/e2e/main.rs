@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod client_stream;
 mod definitions;
 mod demo;
 mod exchange_fixtures;
@@ -18,8 +19,11 @@ mod ingest_limits;
 mod ingest_no_raw_identifiers;
 mod ingest_synth;
 mod metrics;
+mod push;
 mod telemetry;
 mod ingest_durability;
 mod ingest_firewall;
 mod metrics_firewall;
 mod serve_shutdown;
+mod security_matrix;
+mod security_secrets;

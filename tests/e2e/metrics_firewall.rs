@@ -83,7 +83,11 @@ async fn every_query_is_decided_and_audited_without_personal_data() {
 async fn immigration_enforcement_cannot_query_metrics() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let immigration = app
-        .agency("immigration-enforcement", AgencyKind::ImmigrationEnforcement, &[])
+        .agency(
+            "immigration-enforcement",
+            AgencyKind::ImmigrationEnforcement,
+            &[],
+        )
         .await;
     for result in [
         immigration
@@ -108,10 +112,12 @@ async fn immigration_enforcement_cannot_query_metrics() {
         .filter(|e| e.agency_id == "immigration-enforcement" && e.rpc.contains("MetricsService"))
         .collect();
     assert_eq!(refusals.len(), 2);
-    assert!(refusals.iter().all(|e| !e.allowed
-        && e.hard_rule
-        && e.policy_ids
-            .contains(&"hard-rule:no-immigration-enforcement".to_string())));
+    assert!(refusals.iter().all(|e| {
+        !e.allowed
+            && e.hard_rule
+            && e.policy_ids
+                .contains(&"hard-rule:no-immigration-enforcement".to_string())
+    }));
     app.stop().await;
 }
 
@@ -149,7 +155,10 @@ when { principal.kind == "SCHOOL" && !context.gate };
         .await
         .expect_err("refused by the local policy");
     assert_eq!(status.code(), Code::PermissionDenied);
-    assert!(status.message().contains("no-school-statistics"), "{status:?}");
+    assert!(
+        status.message().contains("no-school-statistics"),
+        "{status:?}"
+    );
     let entries = app.audit_entries().await;
     let refusal = entries
         .iter()

@@ -131,7 +131,10 @@ impl HubConfig {
             .expect("endpoint")
             .tls_config(tls)
             .expect("client TLS");
-        InterceptedService::new(connect_with_retry(&endpoint).await, Bearer::new(Some(&token)))
+        InterceptedService::new(
+            connect_with_retry(&endpoint).await,
+            Bearer::new(Some(&token)),
+        )
     }
 }
 

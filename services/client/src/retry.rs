@@ -59,9 +59,8 @@ pub fn retryable(status: &Status) -> bool {
         Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted => {
             true
         }
-        Code::Unknown | Code::Internal => {
-            std::error::Error::source(status).is_some() && status.metadata().is_empty()
-        }
+        // A status the hub sent has no source error; one made from a transport failure does.
+        Code::Unknown | Code::Internal => std::error::Error::source(status).is_some(),
         _ => false,
     }
 }

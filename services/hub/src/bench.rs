@@ -176,6 +176,14 @@ fn write_json(path: &Option<PathBuf>, value: &impl Serialize) -> anyhow::Result<
 
 /// Runs a bench command.
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+    // The hub's own warnings and errors (RUST_LOG overrides) go to stderr, beside the figures.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
     match cmd {
         BenchCommand::Notify(args) => crate::bench_notify::run(&args).await,
         BenchCommand::Ingest(args) => {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use vawg_client::{Credentials, HubClient};
+use vawg_client::{HubClient, TokenFile};
 
 /// How to reach the hub and who to be.
 #[derive(Debug, Clone, clap::Args)]
@@ -29,11 +29,17 @@ pub struct ConnectArgs {
 }
 
 impl ConnectArgs {
-    /// Connects.
+    /// Connects. The token file is read again shortly before the token expires, so a long
+    /// run picks up a token that another process rotated into the file.
     pub async fn connect(&self) -> anyhow::Result<HubClient> {
-        let token = std::fs::read_to_string(&self.token_file)
-            .with_context(|| format!("reading the token file {}", self.token_file.display()))?;
-        let creds = Credentials::from_files(&self.ca, &self.cert, &self.key, token.trim())?;
-        Ok(HubClient::connect(&self.server, &self.server_name, &creds).await?)
+        let client = HubClient::builder(self.server.clone())
+            .server_name(self.server_name.clone())
+            .ca_file(&self.ca)?
+            .identity_files(&self.cert, &self.key)?
+            .token_provider(TokenFile(self.token_file.clone()))
+            .connect()
+            .await
+            .with_context(|| format!("connecting to {}", self.server))?;
+        Ok(client)
     }
 }

@@ -19,4 +19,5 @@ pub mod demo;
 pub mod keys;
 pub mod synth;
 pub mod pki;
+pub mod push;
 pub mod telemetry;

@@ -53,6 +53,9 @@ enum Command {
     /// Query metrics as the central team (or an agency) over mTLS + JWT.
     #[command(subcommand)]
     Metrics(vawg_server::metrics_cli::MetricsCommand),
+    /// Load an agency's CSV or NDJSON extract through a mapping file (resumable; rejected rows
+    /// go to a rejects file with the reasons).
+    Push(vawg_server::push::PushArgs),
 }
 
 #[tokio::main]
@@ -87,6 +90,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Synth(args) => vawg_server::synth::run(args),
         Command::Bench(cmd) => vawg_server::bench::run(cmd).await,
         Command::Metrics(cmd) => vawg_server::metrics_cli::run(cmd).await,
+        Command::Push(args) => {
+            let report = vawg_server::push::run(args).await?;
+            vawg_server::push::print_report(&report);
+            Ok(())
+        }
         Command::Pki(cmd) => admin::pki(cmd),
         Command::Token(args) => admin::token(args),
         Command::Agency(cmd) => admin::agency(cmd).await,

@@ -141,7 +141,7 @@ fn save_state(path: &Path, state: &State) -> anyhow::Result<()> {
 
 /// One converted row.
 enum Converted {
-    Record(pb::VawgRecord),
+    Record(Box<pb::VawgRecord>),
     Refused(Vec<String>),
 }
 
@@ -199,7 +199,7 @@ fn read_rows(
                     header: &header,
                     record: &record,
                 }) {
-                    Ok(v) => Converted::Record(v),
+                    Ok(v) => Converted::Record(Box::new(v)),
                     Err(e) => refused(e),
                 };
                 Ok(Item {
@@ -222,10 +222,12 @@ fn read_rows(
                         let text = l.with_context(|| format!("reading line {line}"))?;
                         let converted = match serde_json::from_str::<serde_json::Value>(&text) {
                             Ok(v) if v.is_object() => match mapping.convert(&JsonRow(&v)) {
-                                Ok(r) => Converted::Record(r),
+                                Ok(r) => Converted::Record(Box::new(r)),
                                 Err(e) => refused(e),
                             },
-                            Ok(_) => Converted::Refused(vec!["the line is not a JSON object".into()]),
+                            Ok(_) => {
+                                Converted::Refused(vec!["the line is not a JSON object".into()])
+                            }
                             Err(e) => Converted::Refused(vec![format!("not valid JSON: {e}")]),
                         };
                         Ok(Item {
@@ -278,16 +280,30 @@ impl Rejects {
             }
             None => File::create(path).with_context(|| format!("creating {}", path.display()))?,
         };
-        let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(file);
+        let mut writer = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(file);
         if fresh {
             writer.write_record(["row", "line", "source_record_id", "stage", "reasons"])?;
         }
         Ok(Rejects { writer })
     }
 
-    fn write(&mut self, row: u64, line: u64, id: &str, stage: &str, reasons: &str) -> anyhow::Result<()> {
-        self.writer
-            .write_record([row.to_string().as_str(), &line.to_string(), id, stage, reasons])?;
+    fn write(
+        &mut self,
+        row: u64,
+        line: u64,
+        id: &str,
+        stage: &str,
+        reasons: &str,
+    ) -> anyhow::Result<()> {
+        self.writer.write_record([
+            row.to_string().as_str(),
+            &line.to_string(),
+            id,
+            stage,
+            reasons,
+        ])?;
         Ok(())
     }
 
@@ -322,8 +338,14 @@ pub async fn run(args: PushArgs) -> anyhow::Result<PushReport> {
             }
         })
         .context("the format is not given (--format, the mapping's source.format) nor known from the file's extension")?;
-    let rejects_path = args.rejects.clone().unwrap_or_else(|| with_suffix(&args.file, ".rejects.csv"));
-    let state_path = args.state.clone().unwrap_or_else(|| with_suffix(&args.file, ".push-state.json"));
+    let rejects_path = args
+        .rejects
+        .clone()
+        .unwrap_or_else(|| with_suffix(&args.file, ".rejects.csv"));
+    let state_path = args
+        .state
+        .clone()
+        .unwrap_or_else(|| with_suffix(&args.file, ".push-state.json"));
     let input_sha256 = sha256_file(&args.file)?;
 
     // Resume where a previous run of the same file stopped.
@@ -341,7 +363,10 @@ pub async fn run(args: PushArgs) -> anyhow::Result<PushReport> {
             );
             None
         } else if !rejects_path.exists() {
-            eprintln!("{} is missing; starting from the first row", rejects_path.display());
+            eprintln!(
+                "{} is missing; starting from the first row",
+                rejects_path.display()
+            );
             None
         } else {
             Some(state)
@@ -362,8 +387,10 @@ pub async fn run(args: PushArgs) -> anyhow::Result<PushReport> {
         indicatif::ProgressBar::new(total)
     };
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {wide_bar} {pos}/{len} rows ({per_sec}, {eta}) {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {wide_bar} {pos}/{len} rows ({per_sec}, {eta}) {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.set_position(skip);
 
@@ -384,7 +411,11 @@ pub async fn run(args: PushArgs) -> anyhow::Result<PushReport> {
         let leftover = &mut leftover;
         futures::stream::iter(std::iter::from_fn(move || {
             let mut records = Vec::with_capacity(chunk_size);
-            let mut meta = ChunkMeta { rows: Vec::new(), refused: Vec::new(), last_row: 0 };
+            let mut meta = ChunkMeta {
+                rows: Vec::new(),
+                refused: Vec::new(),
+                last_row: 0,
+            };
             while records.len() < chunk_size {
                 match rows.next() {
                     None => break,
@@ -397,9 +428,11 @@ pub async fn run(args: PushArgs) -> anyhow::Result<PushReport> {
                         match item.converted {
                             Converted::Record(r) => {
                                 meta.rows.push((item.row, item.line));
-                                records.push(r);
+                                records.push(*r);
                             }
-                            Converted::Refused(reasons) => meta.refused.push((item.row, item.line, reasons)),
+                            Converted::Refused(reasons) => {
+                                meta.refused.push((item.row, item.line, reasons))
+                            }
                         }
                     }
                 }
@@ -425,7 +458,9 @@ pub async fn run(args: PushArgs) -> anyhow::Result<PushReport> {
                 return;
             }
             let Some(meta) = metas.lock().ok().and_then(|mut q| q.pop_front()) else {
-                failure = Some(anyhow::anyhow!("an acknowledgement arrived for a chunk the loader did not send"));
+                failure = Some(anyhow::anyhow!(
+                    "an acknowledgement arrived for a chunk the loader did not send"
+                ));
                 return;
             };
             let done = (|| -> anyhow::Result<()> {
@@ -433,7 +468,12 @@ pub async fn run(args: PushArgs) -> anyhow::Result<PushReport> {
                 let rejects_len = rejects.flush()?;
                 save_state(
                     &state_path,
-                    &State { input_sha256: input_sha256.clone(), rows_done: meta.last_row, rejects_len, report: report.clone() },
+                    &State {
+                        input_sha256: input_sha256.clone(),
+                        rows_done: meta.last_row,
+                        rejects_len,
+                        report: report.clone(),
+                    },
                 )?;
                 bar.set_position(meta.last_row);
                 Ok(())
@@ -448,7 +488,10 @@ pub async fn run(args: PushArgs) -> anyhow::Result<PushReport> {
     }
     streamed.context("streaming records to the hub (rerun the same command to resume)")?;
     if let Some(e) = read_error {
-        return Err(e.context(format!("reading {} (rerun the same command after fixing it to resume)", args.file.display())));
+        return Err(e.context(format!(
+            "reading {} (rerun the same command after fixing it to resume)",
+            args.file.display()
+        )));
     }
     if let Some(meta) = leftover {
         write_chunk(&mut rejects, &mut report, &meta, &[], &[])?;
@@ -458,7 +501,8 @@ pub async fn run(args: PushArgs) -> anyhow::Result<PushReport> {
     bar.finish_and_clear();
     // Complete: a rerun resends everything (the hub answers DUPLICATE).
     if state_path.exists() {
-        std::fs::remove_file(&state_path).with_context(|| format!("removing {}", state_path.display()))?;
+        std::fs::remove_file(&state_path)
+            .with_context(|| format!("removing {}", state_path.display()))?;
     }
     Ok(report)
 }
@@ -487,7 +531,9 @@ fn write_chunk(
         if !is_held(result) {
             report.hub_rejects += 1;
             let (row, line) = meta.rows.get(i).copied().unwrap_or((0, 0));
-            let id = records.get(i).map_or(result.source_record_id.clone(), |r| r.source_record_id.clone());
+            let id = records.get(i).map_or(result.source_record_id.clone(), |r| {
+                r.source_record_id.clone()
+            });
             lines.push((row, line, id, "hub", refusal_reason(result)));
         }
     }
@@ -517,6 +563,10 @@ pub fn print_report(report: &PushReport) {
         let _ = writeln!(out, "resumed after row {}", report.resumed_from);
     }
     if report.rejected() > 0 {
-        let _ = writeln!(out, "rejected rows and reasons: {}", report.rejects_file.display());
+        let _ = writeln!(
+            out,
+            "rejected rows and reasons: {}",
+            report.rejects_file.display()
+        );
     }
 }

@@ -3,8 +3,9 @@
 //! [`refresh`] runs inside the ingest transaction: for each entity a chunk touched (see
 //! [`vawg_hub::aggregate::entities_of`]) it loads the entity's current records, computes its
 //! contributions, and applies the difference from what the entity contributed before to
-//! `agg_counts`. On PostgreSQL an advisory transaction lock per entity (taken in sorted order,
-//! so replicas cannot deadlock) serialises concurrent refreshes of the same entity; SQLite has
+//! `agg_counts`. On PostgreSQL advisory transaction locks on the entities' hash buckets (see
+//! [`crate::LOCK_BUCKETS`], taken in sorted order, after the records' buckets, so replicas cannot
+//! deadlock) serialise concurrent refreshes of the same entity; SQLite has
 //! one writer at a time anyway.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -90,10 +91,11 @@ pub async fn refresh(conn: &mut Conn<'_>, entities: BTreeSet<EntityKey>) -> Resu
     if let Conn::Postgres(c) = conn {
         // Sorted, so two replicas refreshing overlapping entities cannot deadlock.
         sqlx::query(
-            "SELECT pg_advisory_xact_lock(h) FROM \
-             (SELECT DISTINCT hashtextextended(e, 0) AS h FROM unnest($1::text[]) AS e ORDER BY 1) AS s",
+            "SELECT pg_advisory_xact_lock(2, h) FROM \
+             (SELECT DISTINCT hashtext(e) & $2 AS h FROM unnest($1::text[]) AS e ORDER BY 1) AS s",
         )
         .bind(&texts)
+        .bind(crate::LOCK_BUCKETS - 1)
         .execute(&mut **c)
         .await?;
     }

@@ -53,6 +53,13 @@ macro_rules! dispatch_pool {
     };
 }
 
+/// Hash buckets of the PostgreSQL advisory locks ingest takes: class 1 for source records,
+/// class 2 for aggregate entities (the two-key form, apart from any one-key lock). A
+/// transaction holds at most this many of each, so sixteen concurrent ingest transactions stay
+/// well inside the shared lock table (64 × max_connections entries by default) however large
+/// their chunks. A power of two.
+pub const LOCK_BUCKETS: i32 = 128;
+
 /// Which database engine a store runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {

@@ -13,8 +13,8 @@
 //! - otherwise a new row: [`Outcome::Accepted`], or [`Outcome::Superseded`] when earlier
 //!   revisions exist (they are kept, marked not current).
 //!
-//! Concurrency: on PostgreSQL the transaction first takes a transaction-scoped advisory lock per
-//! (agency, source record id), in a fixed order, so two hub replicas ingesting the same record
+//! Concurrency: on PostgreSQL the transaction first takes transaction-scoped advisory locks on
+//! the hash buckets of its (agency, source record id) pairs, in a fixed order, so two hub replicas ingesting the same record
 //! serialise instead of racing; the unique constraints (`(agency, source id, revision)` and one
 //! current row per source record) are the last line of defence. SQLite has one writer: the
 //! transaction starts `IMMEDIATE` so it holds the write lock from its first read.
@@ -716,17 +716,21 @@ async fn ingest_postgres(
 ) -> Result<Vec<Outcome>, StoreError> {
     let ids = unique_ids(records);
     let mut tx = pool.begin().await?;
-    // One advisory lock per source record, taken in a fixed order (the sorted ids) so that
-    // concurrent replicas cannot deadlock. Hash collisions only serialise more than needed.
+    // Advisory locks on the chunk's source records, by hash bucket, taken in a fixed order
+    // (sorted buckets) so that concurrent replicas cannot deadlock. Buckets, not one lock per
+    // record: PostgreSQL's shared lock table holds only max_locks_per_transaction ×
+    // max_connections entries, and concurrent chunks of a thousand records exhausted it ("out
+    // of shared memory"). Collisions only serialise more than needed.
     let lock_keys: Vec<String> = ids
         .iter()
         .map(|id| format!("{agency_id}\u{1f}{id}"))
         .collect();
     sqlx::query(
-        "SELECT pg_advisory_xact_lock(k) FROM \
-         (SELECT hashtextextended(x, 0) AS k FROM UNNEST($1::text[]) AS x ORDER BY 1) AS keys",
+        "SELECT pg_advisory_xact_lock(1, b) FROM \
+         (SELECT DISTINCT hashtext(x) & $2 AS b FROM UNNEST($1::text[]) AS x ORDER BY 1) AS keys",
     )
     .bind(&lock_keys)
+    .bind(crate::LOCK_BUCKETS - 1)
     .execute(&mut *tx)
     .await?;
     let rows: Vec<(String, i32, bool)> = sqlx::query_as(

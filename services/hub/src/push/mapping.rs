@@ -145,7 +145,10 @@ const EVENTS: [(&str, &[&str]); 16] = [
         "court_outcome",
         &["court_type", "verdict", "trial_effectiveness"],
     ),
-    ("protective_order", &["order_type", "decision", "expires_on"]),
+    (
+        "protective_order",
+        &["order_type", "decision", "expires_on"],
+    ),
     ("victim_withdrawal", &["stage", "case_ended"]),
     (
         "marac_referral",
@@ -430,11 +433,7 @@ impl<R: Row> Converter<'_, R> {
     }
 
     fn parse_datetime(&self, path: &str, text: &str) -> Result<DateTime<Utc>, String> {
-        let format = self
-            .mapping
-            .fields
-            .get(path)
-            .and_then(|s| s.format.clone());
+        let format = self.mapping.fields.get(path).and_then(|s| s.format.clone());
         match format {
             Some(f) => NaiveDateTime::parse_from_str(text, &f)
                 .or_else(|_| {
@@ -821,9 +820,15 @@ mod tests {
         let r = m.convert(&row(&[])).unwrap();
         assert_eq!(r.source_record_id, "NS/1");
         assert_eq!(r.revision, 1);
-        assert_eq!(r.victim.unwrap().demographics.unwrap().sex(), pb::Sex::Female);
+        assert_eq!(
+            r.victim.unwrap().demographics.unwrap().sex(),
+            pb::Sex::Female
+        );
         let period = r.reference_period.unwrap();
-        assert_eq!((period.start.unwrap().day, period.end.unwrap().day), (1, 28));
+        assert_eq!(
+            (period.start.unwrap().day, period.end.unwrap().day),
+            (1, 28)
+        );
         let Some(Event::CrimeRecorded(c)) = r.event else {
             panic!("a crime")
         };
@@ -874,7 +879,12 @@ mod tests {
                 optional: false,
             },
         );
-        assert!(m.check().unwrap_err().to_string().contains("victim.shoe_size"));
+        assert!(
+            m.check()
+                .unwrap_err()
+                .to_string()
+                .contains("victim.shoe_size")
+        );
         let mut m = mapping();
         m.fields.remove("classification.code");
         assert!(
