@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod client_sealing;
 mod client_stream;
 mod definitions;
 mod demo;

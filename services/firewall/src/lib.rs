@@ -4,6 +4,7 @@
 //!
 //! - [`tls`]: the server's TLS configuration and accept loop (client certificates required);
 //! - [`layer::AuthLayer`]: the tower layer every RPC passes;
+//! - [`limits::AgencyLimitLayer`]: per-agency rate and in-flight limits (abuse protection);
 //! - [`Firewall`]: the one policy decision point, for the auth layer and for services
 //!   ([`Firewall::decide`] a [`Flow`], then [`Firewall::audit`] for a receipt);
 //! - [`engine`]: the Cedar policies and schema in `deploy/policies/`;
@@ -17,6 +18,7 @@ pub mod engine;
 mod error;
 pub mod jwt;
 pub mod layer;
+pub mod limits;
 pub mod rpc;
 pub mod service;
 pub mod tls;

@@ -93,6 +93,18 @@ pub fn incoming(
     config: Arc<ServerConfig>,
     firewall: Firewall,
 ) -> impl Stream<Item = Result<TlsStream<TcpStream>, io::Error>> {
+    incoming_with_timeout(listener, config, firewall, HANDSHAKE_TIMEOUT)
+}
+
+/// [`incoming`] with a configurable handshake timeout: a client that opens a connection and
+/// does not finish the TLS handshake within `handshake_timeout` (a slow-loris client) is
+/// disconnected, and never holds more than its own spawned task meanwhile.
+pub fn incoming_with_timeout(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+    firewall: Firewall,
+    handshake_timeout: Duration,
+) -> impl Stream<Item = Result<TlsStream<TcpStream>, io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<TlsStream<TcpStream>, io::Error>>(64);
     let acceptor = TlsAcceptor::from(config);
     tokio::spawn(async move {
@@ -113,7 +125,7 @@ pub fn incoming(
             let tx = tx.clone();
             let firewall = firewall.clone();
             tokio::spawn(async move {
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => {
                         let _ = tx.send(Ok(tls)).await;
                     }
@@ -129,7 +141,7 @@ pub fn incoming(
                         }
                         None => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                     },
-                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    Err(_) => tracing::info!(%peer, "TLS handshake timed out; connection dropped"),
                 }
             });
         }

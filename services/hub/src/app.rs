@@ -177,7 +177,10 @@ impl Application {
         });
         let firewall_service = served
             .contains(ServiceName::Firewall)
-            .then(|| FirewallServiceServer::new(FirewallApi::new(self.firewall.clone())));
+            .then(|| {
+                FirewallServiceServer::new(FirewallApi::new(self.firewall.clone()))
+                    .max_decoding_message_size(max)
+            });
         // Probes: `grpc.health.v1.Health` itself answers SERVING while the process serves
         // (liveness); "" and the services follow the deep checks (readiness).
         health
@@ -230,6 +233,15 @@ impl Application {
             .layer(tonic_web::GrpcWebLayer::new())
             // Inside gRPC-Web so it sees plain gRPC: a span and metrics per RPC.
             .layer(crate::telemetry::RpcLayer::new())
+            // Per-agency rate and in-flight limits, keyed on the verified certificate, before
+            // any token check, registry read or audit append (a flood costs the hub little).
+            .layer(vawg_firewall::limits::AgencyLimitLayer::new(
+                vawg_firewall::limits::AgencyLimitSettings {
+                    requests_per_second: self.settings.limits.agency_requests_per_second,
+                    burst: self.settings.limits.agency_burst,
+                    max_concurrent: self.settings.limits.agency_max_concurrent,
+                },
+            ))
             // Every RPC: mutual-TLS identity, token, registry, firewall gate, audit.
             .layer(self.auth.clone())
             .add_service(health_service)
@@ -240,10 +252,13 @@ impl Application {
             .add_optional_service(exchange_service)
             .add_optional_service(firewall_service)
             .serve_with_incoming_shutdown(
-                vawg_firewall::tls::incoming(
+                vawg_firewall::tls::incoming_with_timeout(
                     self.listener,
                     self.tls.clone(),
                     self.firewall.clone(),
+                    std::time::Duration::from_millis(
+                        self.settings.limits.tls_handshake_timeout_ms.max(1),
+                    ),
                 ),
                 shutdown,
             );

@@ -415,6 +415,17 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// Most records in one `StreamRecords` stream.
     pub max_stream_records: u64,
+    /// Sustained calls per second one agency may make (a token bucket per agency, keyed on
+    /// its verified client certificate); beyond it calls get `RESOURCE_EXHAUSTED`. 0: none.
+    pub agency_requests_per_second: u32,
+    /// Calls one agency may make in a burst above `agency_requests_per_second`.
+    pub agency_burst: u32,
+    /// Calls one agency may have in flight at once, open streams included; beyond it calls
+    /// get `RESOURCE_EXHAUSTED`. 0: none.
+    pub agency_max_concurrent: u32,
+    /// How long a client has to finish the TLS handshake before its connection is dropped
+    /// (slow-loris protection), in milliseconds.
+    pub tls_handshake_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -423,6 +434,10 @@ impl Default for Limits {
             max_batch_records: 1000,
             max_message_bytes: 4 * 1024 * 1024,
             max_stream_records: 10_000_000,
+            agency_requests_per_second: 2000,
+            agency_burst: 4000,
+            agency_max_concurrent: 256,
+            tls_handshake_timeout_ms: 10_000,
         }
     }
 }
