@@ -9,6 +9,7 @@
 //! - [`identity`]: the authenticated caller, as the auth layer hands it to services.
 
 pub mod aggregate;
+pub mod apidoc;
 pub mod counting;
 pub mod definition;
 pub mod disclosure;
