@@ -15,13 +15,26 @@ struct Comments(BTreeMap<Vec<i32>, String>);
 
 impl Comments {
     fn at(&self, path: &[i32]) -> String {
-        self.0.get(path).map(|c| c.trim().replace('\n', " ").split_whitespace().collect::<Vec<_>>().join(" ")).unwrap_or_default()
+        self.0
+            .get(path)
+            .map(|c| {
+                c.trim()
+                    .replace('\n', " ")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default()
     }
 }
 
 fn type_name(f: &FieldDescriptorProto) -> String {
     let base = match f.r#type() {
-        Type::Message | Type::Enum => f.type_name().trim_start_matches('.').trim_start_matches("vawg.v1.").to_string(),
+        Type::Message | Type::Enum => f
+            .type_name()
+            .trim_start_matches('.')
+            .trim_start_matches("vawg.v1.")
+            .to_string(),
         Type::Double => "double".into(),
         Type::Float => "float".into(),
         Type::Int64 => "int64".into(),
@@ -60,7 +73,10 @@ fn message(out: &mut String, m: &DescriptorProto, prefix: &str, path: Vec<i32>, 
         let _ = writeln!(out, "{doc}\n");
     }
     if !m.field.is_empty() {
-        let _ = writeln!(out, "| Field | Number | Type | Description |\n|---|---|---|---|");
+        let _ = writeln!(
+            out,
+            "| Field | Number | Type | Description |\n|---|---|---|---|"
+        );
         for (i, f) in m.field.iter().enumerate() {
             let mut p = path.clone();
             p.extend([2, i as i32]);
@@ -70,7 +86,15 @@ fn message(out: &mut String, m: &DescriptorProto, prefix: &str, path: Vec<i32>, 
                 .and_then(|o| m.oneof_decl.get(o as usize))
                 .map(|o| format!(" (oneof `{}`)", o.name()))
                 .unwrap_or_default();
-            let _ = writeln!(out, "| `{}` | {} | `{}` | {}{} |", f.name(), f.number(), type_name(f), cell(&c.at(&p)), oneof);
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | `{}` | {}{} |",
+                f.name(),
+                f.number(),
+                type_name(f),
+                cell(&c.at(&p)),
+                oneof
+            );
         }
         out.push('\n');
     }
@@ -86,7 +110,13 @@ fn message(out: &mut String, m: &DescriptorProto, prefix: &str, path: Vec<i32>, 
     }
 }
 
-fn enumeration(out: &mut String, e: &EnumDescriptorProto, prefix: &str, path: Vec<i32>, c: &Comments) {
+fn enumeration(
+    out: &mut String,
+    e: &EnumDescriptorProto,
+    prefix: &str,
+    path: Vec<i32>,
+    c: &Comments,
+) {
     let _ = writeln!(out, "### {prefix}{}\n", e.name());
     let doc = c.at(&path);
     if !doc.is_empty() {
@@ -96,7 +126,13 @@ fn enumeration(out: &mut String, e: &EnumDescriptorProto, prefix: &str, path: Ve
     for (i, v) in e.value.iter().enumerate() {
         let mut p = path.clone();
         p.extend([2, i as i32]);
-        let _ = writeln!(out, "| `{}` | {} | {} |", v.name(), v.number(), cell(&c.at(&p)));
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} |",
+            v.name(),
+            v.number(),
+            cell(&c.at(&p))
+        );
     }
     out.push('\n');
 }
@@ -111,7 +147,11 @@ pub fn render(encoded: &[u8]) -> Result<String, prost::DecodeError> {
          fails when it is stale). Package `vawg.v1` only grows: fields and values are added, never \
          renumbered or removed; a breaking change means a `vawg.v2` package served side by side.\n\n",
     );
-    let files: Vec<_> = set.file.iter().filter(|f| f.name().starts_with("vawg/v1/")).collect();
+    let files: Vec<_> = set
+        .file
+        .iter()
+        .filter(|f| f.name().starts_with("vawg/v1/"))
+        .collect();
     let _ = writeln!(out, "## Services\n");
     for f in &files {
         let c = comments(f);
@@ -121,7 +161,10 @@ pub fn render(encoded: &[u8]) -> Result<String, prost::DecodeError> {
             if !doc.is_empty() {
                 let _ = writeln!(out, "{doc}\n");
             }
-            let _ = writeln!(out, "| RPC | Request | Response | Description |\n|---|---|---|---|");
+            let _ = writeln!(
+                out,
+                "| RPC | Request | Response | Description |\n|---|---|---|---|"
+            );
             for (j, m) in s.method.iter().enumerate() {
                 let stream = |yes: bool| if yes { "stream " } else { "" };
                 let _ = writeln!(
@@ -180,7 +223,8 @@ mod tests {
 
     #[test]
     fn apidoc_is_current() {
-        let rendered = render(crate::pb::FILE_DESCRIPTOR_SET).expect("the embedded descriptor set decodes");
+        let rendered =
+            render(crate::pb::FILE_DESCRIPTOR_SET).expect("the embedded descriptor set decodes");
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/api.md");
         if std::env::var_os("VAWG_UPDATE_API_DOC").is_some() {
             std::fs::create_dir_all(concat!(env!("CARGO_MANIFEST_DIR"), "/docs")).unwrap();
@@ -197,10 +241,23 @@ mod tests {
     fn every_rpc_field_and_value_is_documented() {
         let rendered = render(crate::pb::FILE_DESCRIPTOR_SET).unwrap();
         for line in rendered.lines().filter(|l| l.starts_with("| `")) {
-            let description = line.trim_end_matches(" |").rsplit(" | ").next().unwrap_or("");
-            assert!(!description.trim().is_empty() && !description.starts_with('`'), "undocumented: {line}");
+            let description = line
+                .trim_end_matches(" |")
+                .rsplit(" | ")
+                .next()
+                .unwrap_or("");
+            assert!(
+                !description.trim().is_empty() && !description.starts_with('`'),
+                "undocumented: {line}"
+            );
         }
-        for service in ["DefinitionService", "IngestService", "MetricsService", "ExchangeService", "FirewallService"] {
+        for service in [
+            "DefinitionService",
+            "IngestService",
+            "MetricsService",
+            "ExchangeService",
+            "FirewallService",
+        ] {
             assert!(rendered.contains(&format!("### {service}")), "{service}");
         }
     }

@@ -8,11 +8,21 @@ use vawg_server::demo::{DemoArgs, run};
 #[tokio::test]
 async fn the_demo_runs_to_completion() {
     let dir = tempfile::tempdir().unwrap();
-    run(DemoArgs { data_dir: Some(dir.path().to_path_buf()), keep_running: false, journeys: 150, seed: 11 })
-        .await
-        .expect("the demo completes");
+    run(DemoArgs {
+        data_dir: Some(dir.path().to_path_buf()),
+        keep_running: false,
+        journeys: 150,
+        seed: 11,
+    })
+    .await
+    .expect("the demo completes");
     // Running it again on the same data folder is safe: every record comes back DUPLICATE.
-    run(DemoArgs { data_dir: Some(dir.path().to_path_buf()), keep_running: false, journeys: 150, seed: 11 })
-        .await
-        .expect("the demo completes again on the same data");
+    run(DemoArgs {
+        data_dir: Some(dir.path().to_path_buf()),
+        keep_running: false,
+        journeys: 150,
+        seed: 11,
+    })
+    .await
+    .expect("the demo completes again on the same data");
 }

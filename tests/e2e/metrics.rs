@@ -13,24 +13,38 @@ const CITY: &str = "E23000002";
 
 fn ts(date: &str) -> prost_types::Timestamp {
     let d = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap();
-    prost_types::Timestamp { seconds: d.and_hms_opt(12, 0, 0).unwrap().and_utc().timestamp(), nanos: 0 }
+    prost_types::Timestamp {
+        seconds: d.and_hms_opt(12, 0, 0).unwrap().and_utc().timestamp(),
+        nanos: 0,
+    }
 }
 
 fn pdate(date: &str) -> pb::Date {
     let d = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap();
     use chrono::Datelike;
-    pb::Date { year: d.year(), month: d.month() as i32, day: d.day() as i32 }
+    pb::Date {
+        year: d.year(),
+        month: d.month() as i32,
+        day: d.day() as i32,
+    }
 }
 
 /// A synthetic person: obviously fake names, a fixed date of birth. Digits in `tag` become
 /// letters, since names are normalised to letters only.
 fn person(tag: &str, sex: pb::Sex, age: u32) -> pb::PersonReference {
-    let tag: String = tag.chars().map(|c| c.to_digit(10).map_or(c, |d| (b'a' + d as u8) as char)).collect();
+    let tag: String = tag
+        .chars()
+        .map(|c| c.to_digit(10).map_or(c, |d| (b'a' + d as u8) as char))
+        .collect();
     pb::PersonReference {
         identifiers: Some(pb::PersonIdentifiers {
             given_name: format!("Testgiven{tag}"),
             family_name: format!("Testfamily{tag}"),
-            date_of_birth: Some(pb::Date { year: 2025 - age as i32, month: 1, day: 1 }),
+            date_of_birth: Some(pb::Date {
+                year: 2025 - age as i32,
+                month: 1,
+                day: 1,
+            }),
             ..Default::default()
         }),
         pseudonym: String::new(),
@@ -68,13 +82,25 @@ impl Rec {
             source_agency_id: self.agency,
             event_time: Some(ts(self.date)),
             recorded_time: Some(ts(self.date)),
-            reference_period: Some(pb::ReferencePeriod { start: Some(pdate(self.date)), end: Some(pdate(self.date)) }),
+            reference_period: Some(pb::ReferencePeriod {
+                start: Some(pdate(self.date)),
+                end: Some(pdate(self.date)),
+            }),
             counting_unit: self.unit as i32,
-            area: Some(pb::Area { gss_code: self.area.into(), level: pb::AreaLevel::PoliceForceArea as i32 }),
-            classification: Some(pb::LocalClassification { scheme: self.scheme.into(), code: self.code.into() }),
+            area: Some(pb::Area {
+                gss_code: self.area.into(),
+                level: pb::AreaLevel::PoliceForceArea as i32,
+            }),
+            classification: Some(pb::LocalClassification {
+                scheme: self.scheme.into(),
+                code: self.code.into(),
+            }),
             victim: Some(self.victim),
             suspect: self.suspect,
-            case_references: self.crime_ref.map(|r| pb::CaseReferences { police_crime_reference: r, ..Default::default() }),
+            case_references: self.crime_ref.map(|r| pb::CaseReferences {
+                police_crime_reference: r,
+                ..Default::default()
+            }),
             category: String::new(),
             definition_version: String::new(),
             event: Some(self.event),
@@ -82,7 +108,15 @@ impl Rec {
     }
 }
 
-fn crime(agency: &str, id: &str, area: &'static str, date: &'static str, code: &'static str, victim: &pb::PersonReference, suspect: &pb::PersonReference) -> pb::VawgRecord {
+fn crime(
+    agency: &str,
+    id: &str,
+    area: &'static str,
+    date: &'static str,
+    code: &'static str,
+    victim: &pb::PersonReference,
+    suspect: &pb::PersonReference,
+) -> pb::VawgRecord {
     Rec {
         id: id.into(),
         agency: agency.into(),
@@ -104,7 +138,12 @@ fn crime(agency: &str, id: &str, area: &'static str, date: &'static str, code: &
 }
 
 async fn submit(agency: &Agency, records: Vec<pb::VawgRecord>) {
-    let response = agency.ingest().submit_batch(pb::SubmitBatchRequest { records }).await.unwrap().into_inner();
+    let response = agency
+        .ingest()
+        .submit_batch(pb::SubmitBatchRequest { records })
+        .await
+        .unwrap()
+        .into_inner();
     for r in &response.results {
         assert!(
             matches!(
@@ -123,7 +162,10 @@ fn query(metric: &str, scope: pb::VictimScope, rule: pb::CountingRule) -> pb::Me
         metric_id: metric.into(),
         victim_scope: scope as i32,
         counting_rule: rule as i32,
-        period: Some(pb::ReferencePeriod { start: Some(pdate("2025-01-01")), end: Some(pdate("2025-06-30")) }),
+        period: Some(pb::ReferencePeriod {
+            start: Some(pdate("2025-01-01")),
+            end: Some(pdate("2025-06-30")),
+        }),
         grain: pb::TimeGrain::WholePeriod as i32,
         area_level: pb::AreaLevel::PoliceForceArea as i32,
         ..Default::default()
@@ -131,8 +173,15 @@ fn query(metric: &str, scope: pb::VictimScope, rule: pb::CountingRule) -> pb::Me
 }
 
 fn total(table: &pb::MetricTable) -> (f64, pb::DisclosureStatus) {
-    let cell = table.totals.first().and_then(|r| r.cell).expect("a total row");
-    (cell.value, pb::DisclosureStatus::try_from(cell.status).unwrap())
+    let cell = table
+        .totals
+        .first()
+        .and_then(|r| r.cell)
+        .expect("a total row");
+    (
+        cell.value,
+        pb::DisclosureStatus::try_from(cell.status).unwrap(),
+    )
 }
 
 /// Six women aged 30, each raped, stalked and harassed by her own partner in the Met's area;
@@ -142,27 +191,71 @@ async fn load_crimes(police: &Agency) {
     for i in 0..6 {
         let v = person(&format!("W{i}"), pb::Sex::Female, 30);
         let s = person(&format!("SW{i}"), pb::Sex::Male, 35);
-        records.push(crime(&police.id, &format!("w{i}-rape"), MET, "2025-02-01", "19C", &v, &s));
-        records.push(crime(&police.id, &format!("w{i}-stalk"), MET, "2025-02-03", "8Q", &v, &s));
-        records.push(crime(&police.id, &format!("w{i}-harass"), MET, "2025-02-05", "8L", &v, &s));
+        records.push(crime(
+            &police.id,
+            &format!("w{i}-rape"),
+            MET,
+            "2025-02-01",
+            "19C",
+            &v,
+            &s,
+        ));
+        records.push(crime(
+            &police.id,
+            &format!("w{i}-stalk"),
+            MET,
+            "2025-02-03",
+            "8Q",
+            &v,
+            &s,
+        ));
+        records.push(crime(
+            &police.id,
+            &format!("w{i}-harass"),
+            MET,
+            "2025-02-05",
+            "8L",
+            &v,
+            &s,
+        ));
     }
     for i in 0..6 {
         let v = person(&format!("M{i}"), pb::Sex::Male, 40);
         let s = person(&format!("SM{i}"), pb::Sex::Female, 38);
-        records.push(crime(&police.id, &format!("m{i}-assault"), MET, "2025-03-01", "8N", &v, &s));
+        records.push(crime(
+            &police.id,
+            &format!("m{i}-assault"),
+            MET,
+            "2025-03-01",
+            "8N",
+            &v,
+            &s,
+        ));
     }
     for i in 0..5 {
         let v = person(&format!("G{i}"), pb::Sex::Female, 14);
         let s = person(&format!("SG{i}"), pb::Sex::Male, 19);
-        records.push(crime(&police.id, &format!("g{i}-sexual"), MET, "2025-04-01", "20A", &v, &s));
+        records.push(crime(
+            &police.id,
+            &format!("g{i}-sexual"),
+            MET,
+            "2025-04-01",
+            "20A",
+            &v,
+            &s,
+        ));
     }
     submit(police, records).await;
 }
 
 async fn scopes_and_counting_rules(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let police = app.agency("police-e23000001", AgencyKind::Police, &[MET]).await;
-    let central = app.agency("central-analysis", AgencyKind::CentralAnalyst, &[]).await;
+    let police = app
+        .agency("police-e23000001", AgencyKind::Police, &[MET])
+        .await;
+    let central = app
+        .agency("central-analysis", AgencyKind::CentralAnalyst, &[])
+        .await;
     load_crimes(&police).await;
 
     // Hand-computed: (scope, rule) -> recorded crimes.
@@ -185,13 +278,19 @@ async fn scopes_and_counting_rules(backend: Backend) {
     let mut metrics = central.metrics();
     for (scope, rule, want) in expected {
         let table = metrics
-            .query_metric(pb::QueryMetricRequest { query: Some(query("recorded_crimes", scope, rule)) })
+            .query_metric(pb::QueryMetricRequest {
+                query: Some(query("recorded_crimes", scope, rule)),
+            })
             .await
             .unwrap()
             .into_inner()
             .table
             .unwrap();
-        assert_eq!(total(&table), (want, pb::DisclosureStatus::Released), "{scope:?} {rule:?}");
+        assert_eq!(
+            total(&table),
+            (want, pb::DisclosureStatus::Released),
+            "{scope:?} {rule:?}"
+        );
     }
 
     // CompareDefinitions gives the same nine figures side by side.
@@ -206,7 +305,10 @@ async fn scopes_and_counting_rules(backend: Backend) {
     assert_eq!(compared.tables.len(), 9);
     for (t, (scope, rule, want)) in compared.tables.iter().zip(expected) {
         let v = t.variant.unwrap();
-        assert_eq!((v.victim_scope, v.counting_rule), (scope as i32, rule as i32));
+        assert_eq!(
+            (v.victim_scope, v.counting_rule),
+            (scope as i32, rule as i32)
+        );
         assert_eq!(t.total.unwrap().value, want);
     }
     assert!((compared.tables[1].difference_from_first - (17.0 - 29.0) / 29.0).abs() < 1e-9);
@@ -215,7 +317,10 @@ async fn scopes_and_counting_rules(backend: Backend) {
     // woman's harassment into a second rape (the principal stays one per relationship).
     let mut ingest = police.ingest();
     ingest
-        .retract_record(pb::RetractRecordRequest { source_record_id: "m0-assault".into(), reason: "recorded in error".into() })
+        .retract_record(pb::RetractRecordRequest {
+            source_record_id: "m0-assault".into(),
+            reason: "recorded in error".into(),
+        })
         .await
         .unwrap();
     let v = person("W0", pb::Sex::Female, 30);
@@ -228,21 +333,43 @@ async fn scopes_and_counting_rules(backend: Backend) {
         q.breakdowns = vec![pb::Breakdown::Category as i32];
         pb::QueryMetricRequest { query: Some(q) }
     };
-    let table = metrics.query_metric(by_category(R::AllOffences)).await.unwrap().into_inner().table.unwrap();
+    let table = metrics
+        .query_metric(by_category(R::AllOffences))
+        .await
+        .unwrap()
+        .into_inner()
+        .table
+        .unwrap();
     assert_eq!(total(&table), (28.0, pb::DisclosureStatus::Released));
     let cells: BTreeMap<String, (f64, i32)> = table
         .rows
         .iter()
-        .map(|r| (r.dimensions[1].value.clone(), (r.cell.unwrap().value, r.cell.unwrap().status)))
+        .map(|r| {
+            (
+                r.dimensions[1].value.clone(),
+                (r.cell.unwrap().value, r.cell.unwrap().status),
+            )
+        })
         .collect();
     assert_eq!(cells["rape"], (7.0, pb::DisclosureStatus::Released as i32));
-    assert_eq!(cells["domestic_abuse"], (5.0, pb::DisclosureStatus::Released as i32));
-    let table = metrics.query_metric(by_category(R::PrincipalCrime)).await.unwrap().into_inner().table.unwrap();
+    assert_eq!(
+        cells["domestic_abuse"],
+        (5.0, pb::DisclosureStatus::Released as i32)
+    );
+    let table = metrics
+        .query_metric(by_category(R::PrincipalCrime))
+        .await
+        .unwrap()
+        .into_inner()
+        .table
+        .unwrap();
     assert_eq!(total(&table).0, 16.0);
 
     // The aggregates maintained at ingest equal a full recomputation from the raw records.
     let stored = app.store().all_aggregates().await.unwrap();
-    let recomputed = vawg_store::aggregates::recompute_all(app.store()).await.unwrap();
+    let recomputed = vawg_store::aggregates::recompute_all(app.store())
+        .await
+        .unwrap();
     assert_eq!(stored, recomputed);
     app.stop().await;
 }
@@ -257,7 +384,14 @@ async fn scopes_and_counting_rules_postgres() {
     scopes_and_counting_rules(Backend::Postgres).await;
 }
 
-fn justice(agency: &Agency, id: &str, date: &'static str, crime_ref: &str, victim: &pb::PersonReference, event: pb::vawg_record::Event) -> pb::VawgRecord {
+fn justice(
+    agency: &Agency,
+    id: &str,
+    date: &'static str,
+    crime_ref: &str,
+    victim: &pb::PersonReference,
+    event: pb::vawg_record::Event,
+) -> pb::VawgRecord {
     Rec {
         id: id.into(),
         agency: agency.id.clone(),
@@ -276,21 +410,42 @@ fn justice(agency: &Agency, id: &str, date: &'static str, crime_ref: &str, victi
 
 async fn linked_justice_metrics(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let police = app.agency("police-e23000001", AgencyKind::Police, &[MET]).await;
+    let police = app
+        .agency("police-e23000001", AgencyKind::Police, &[MET])
+        .await;
     let cps = app.agency("cps-london", AgencyKind::Cps, &[MET]).await;
-    let central = app.agency("central-analysis", AgencyKind::CentralAnalyst, &[]).await;
+    let central = app
+        .agency("central-analysis", AgencyKind::CentralAnalyst, &[])
+        .await;
 
     // Ten rape cases: the police record and refer each on 1 January; the CPS charges five of
     // them after 10, 20, 30, 40 and 50 days. Mean 30, median 30, p90 50; charge rate 0.5.
     let mut police_records = Vec::new();
     let mut cps_records = Vec::new();
-    let charge_dates = ["2025-01-11", "2025-01-21", "2025-01-31", "2025-02-10", "2025-02-20"];
+    let charge_dates = [
+        "2025-01-11",
+        "2025-01-21",
+        "2025-01-31",
+        "2025-02-10",
+        "2025-02-20",
+    ];
     for i in 0..10 {
         let v = person(&format!("J{i}"), pb::Sex::Female, 25);
         let s = person(&format!("SJ{i}"), pb::Sex::Male, 30);
         let crime_ref = format!("CR-j{i}");
-        let mut c = crime(&police.id, &format!("j{i}"), MET, "2025-01-01", "19C", &v, &s);
-        c.case_references = Some(pb::CaseReferences { police_crime_reference: crime_ref.clone(), ..Default::default() });
+        let mut c = crime(
+            &police.id,
+            &format!("j{i}"),
+            MET,
+            "2025-01-01",
+            "19C",
+            &v,
+            &s,
+        );
+        c.case_references = Some(pb::CaseReferences {
+            police_crime_reference: crime_ref.clone(),
+            ..Default::default()
+        });
         police_records.push(c);
         police_records.push(justice(
             &police,
@@ -298,7 +453,9 @@ async fn linked_justice_metrics(backend: Backend) {
             "2025-01-01",
             &crime_ref,
             &v,
-            pb::vawg_record::Event::CpsReferral(pb::CpsReferral { referral_type: pb::ReferralType::ChargingDecision as i32 }),
+            pb::vawg_record::Event::CpsReferral(pb::CpsReferral {
+                referral_type: pb::ReferralType::ChargingDecision as i32,
+            }),
         ));
         if let Some(date) = charge_dates.get(i) {
             cps_records.push(justice(
@@ -319,23 +476,56 @@ async fn linked_justice_metrics(backend: Backend) {
 
     let mut metrics = central.metrics();
     let run = |metric: &str, statistic: &str| {
-        let mut q = query(metric, pb::VictimScope::AllVictims, pb::CountingRule::AllOffences);
+        let mut q = query(
+            metric,
+            pb::VictimScope::AllVictims,
+            pb::CountingRule::AllOffences,
+        );
         q.statistic = statistic.into();
         pb::QueryMetricRequest { query: Some(q) }
     };
     for (statistic, want) in [("mean", 30.0), ("median", 30.0), ("p90", 50.0)] {
-        let t = metrics.query_metric(run("referral_to_charge_days", statistic)).await.unwrap().into_inner().table.unwrap();
-        assert_eq!(total(&t), (want, pb::DisclosureStatus::Released), "{statistic}");
+        let t = metrics
+            .query_metric(run("referral_to_charge_days", statistic))
+            .await
+            .unwrap()
+            .into_inner()
+            .table
+            .unwrap();
+        assert_eq!(
+            total(&t),
+            (want, pb::DisclosureStatus::Released),
+            "{statistic}"
+        );
     }
-    let t = metrics.query_metric(run("charge_rate", "")).await.unwrap().into_inner().table.unwrap();
+    let t = metrics
+        .query_metric(run("charge_rate", ""))
+        .await
+        .unwrap()
+        .into_inner()
+        .table
+        .unwrap();
     assert_eq!(total(&t), (0.5, pb::DisclosureStatus::Released));
 
     // The funnel: 10 recorded, 10 referred, 5 charged, none prosecuted yet.
-    let mut q = query("attrition_funnel", pb::VictimScope::AllVictims, pb::CountingRule::AllOffences);
+    let mut q = query(
+        "attrition_funnel",
+        pb::VictimScope::AllVictims,
+        pb::CountingRule::AllOffences,
+    );
     q.breakdowns = vec![pb::Breakdown::Subtype as i32];
-    let t = metrics.query_metric(pb::QueryMetricRequest { query: Some(q) }).await.unwrap().into_inner().table.unwrap();
-    let stages: BTreeMap<String, f64> =
-        t.rows.iter().map(|r| (r.dimensions[1].value.clone(), r.cell.unwrap().value)).collect();
+    let t = metrics
+        .query_metric(pb::QueryMetricRequest { query: Some(q) })
+        .await
+        .unwrap()
+        .into_inner()
+        .table
+        .unwrap();
+    let stages: BTreeMap<String, f64> = t
+        .rows
+        .iter()
+        .map(|r| (r.dimensions[1].value.clone(), r.cell.unwrap().value))
+        .collect();
     assert_eq!(stages.get("1_recorded"), Some(&10.0));
     assert_eq!(stages.get("2_referred"), Some(&10.0));
     assert_eq!(stages.get("3_charged"), Some(&5.0));
@@ -356,66 +546,164 @@ async fn linked_justice_metrics_postgres() {
 #[tokio::test]
 async fn small_counts_are_suppressed_and_agencies_read_only_their_own_areas() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let met = app.agency("police-e23000001", AgencyKind::Police, &[MET]).await;
-    let city = app.agency("police-e23000002", AgencyKind::Police, &[CITY]).await;
-    let central = app.agency("central-analysis", AgencyKind::CentralAnalyst, &[]).await;
+    let met = app
+        .agency("police-e23000001", AgencyKind::Police, &[MET])
+        .await;
+    let city = app
+        .agency("police-e23000002", AgencyKind::Police, &[CITY])
+        .await;
+    let central = app
+        .agency("central-analysis", AgencyKind::CentralAnalyst, &[])
+        .await;
     // Met: 20 crimes; City: 3 crimes (a small count).
     let mut records = Vec::new();
     for i in 0..20 {
         let v = person(&format!("A{i}"), pb::Sex::Female, 30);
         let s = person(&format!("SA{i}"), pb::Sex::Male, 30);
-        records.push(crime(&met.id, &format!("a{i}"), MET, "2025-02-01", "8N", &v, &s));
+        records.push(crime(
+            &met.id,
+            &format!("a{i}"),
+            MET,
+            "2025-02-01",
+            "8N",
+            &v,
+            &s,
+        ));
     }
     submit(&met, records).await;
     let mut records = Vec::new();
     for i in 0..3 {
         let v = person(&format!("B{i}"), pb::Sex::Female, 30);
         let s = person(&format!("SB{i}"), pb::Sex::Male, 30);
-        records.push(crime(&city.id, &format!("b{i}"), CITY, "2025-02-01", "8N", &v, &s));
+        records.push(crime(
+            &city.id,
+            &format!("b{i}"),
+            CITY,
+            "2025-02-01",
+            "8N",
+            &v,
+            &s,
+        ));
     }
     submit(&city, records).await;
 
-    let mut q = query("recorded_crimes", pb::VictimScope::AllVictims, pb::CountingRule::AllOffences);
+    let mut q = query(
+        "recorded_crimes",
+        pb::VictimScope::AllVictims,
+        pb::CountingRule::AllOffences,
+    );
     q.breakdowns = vec![pb::Breakdown::Area as i32];
-    let t = central.metrics().query_metric(pb::QueryMetricRequest { query: Some(q.clone()) }).await.unwrap().into_inner().table.unwrap();
-    let cells: BTreeMap<String, pb::Cell> = t.rows.iter().map(|r| (r.dimensions[1].value.clone(), r.cell.unwrap())).collect();
-    assert_eq!(cells[CITY].status, pb::DisclosureStatus::SuppressedPrimary as i32);
+    let t = central
+        .metrics()
+        .query_metric(pb::QueryMetricRequest {
+            query: Some(q.clone()),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .table
+        .unwrap();
+    let cells: BTreeMap<String, pb::Cell> = t
+        .rows
+        .iter()
+        .map(|r| (r.dimensions[1].value.clone(), r.cell.unwrap()))
+        .collect();
+    assert_eq!(
+        cells[CITY].status,
+        pb::DisclosureStatus::SuppressedPrimary as i32
+    );
     assert_eq!(cells[CITY].value, 0.0, "a suppressed cell carries no value");
     // The total (23) is published, so the Met's 20 must go too, or 23 - 20 gives the City's 3.
-    assert_eq!(cells[MET].status, pb::DisclosureStatus::SuppressedSecondary as i32);
+    assert_eq!(
+        cells[MET].status,
+        pb::DisclosureStatus::SuppressedSecondary as i32
+    );
     assert_eq!(total(&t), (23.0, pb::DisclosureStatus::Released));
 
     // Rounding to base 5 on request.
     let mut rounded = q.clone();
     rounded.breakdowns.clear();
     rounded.rounding_base = 5;
-    let t = central.metrics().query_metric(pb::QueryMetricRequest { query: Some(rounded) }).await.unwrap().into_inner().table.unwrap();
+    let t = central
+        .metrics()
+        .query_metric(pb::QueryMetricRequest {
+            query: Some(rounded),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .table
+        .unwrap();
     assert_eq!(total(&t), (25.0, pb::DisclosureStatus::Rounded));
 
     // The Met may read its own area and national figures, not the City's breakdown.
     let mut own = q.clone();
     own.area_codes = vec![MET.into()];
-    met.metrics().query_metric(pb::QueryMetricRequest { query: Some(own) }).await.unwrap();
+    met.metrics()
+        .query_metric(pb::QueryMetricRequest { query: Some(own) })
+        .await
+        .unwrap();
     let mut national = q.clone();
     national.breakdowns.clear();
-    met.metrics().query_metric(pb::QueryMetricRequest { query: Some(national) }).await.unwrap();
+    met.metrics()
+        .query_metric(pb::QueryMetricRequest {
+            query: Some(national),
+        })
+        .await
+        .unwrap();
     let mut other = q.clone();
     other.area_codes = vec![CITY.into()];
-    let denied = met.metrics().query_metric(pb::QueryMetricRequest { query: Some(other) }).await.unwrap_err();
+    let denied = met
+        .metrics()
+        .query_metric(pb::QueryMetricRequest { query: Some(other) })
+        .await
+        .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
-    let denied = met.metrics().query_metric(pb::QueryMetricRequest { query: Some(q) }).await.unwrap_err();
-    assert_eq!(denied.code(), Code::PermissionDenied, "an all-areas breakdown needs the central team");
+    let denied = met
+        .metrics()
+        .query_metric(pb::QueryMetricRequest { query: Some(q) })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        denied.code(),
+        Code::PermissionDenied,
+        "an all-areas breakdown needs the central team"
+    );
 
     // Malformed queries name the field.
-    let mut bad = query("recorded_crimes", pb::VictimScope::Unspecified, pb::CountingRule::AllOffences);
-    let e = central.metrics().query_metric(pb::QueryMetricRequest { query: Some(bad.clone()) }).await.unwrap_err();
+    let mut bad = query(
+        "recorded_crimes",
+        pb::VictimScope::Unspecified,
+        pb::CountingRule::AllOffences,
+    );
+    let e = central
+        .metrics()
+        .query_metric(pb::QueryMetricRequest {
+            query: Some(bad.clone()),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().starts_with("victim_scope:"), "{}", e.message());
     bad.metric_id = "no_such_metric".into();
-    let e = central.metrics().query_metric(pb::QueryMetricRequest { query: Some(bad) }).await.unwrap_err();
+    let e = central
+        .metrics()
+        .query_metric(pb::QueryMetricRequest { query: Some(bad) })
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
 
-    let catalogue = central.metrics().list_metrics(pb::ListMetricsRequest {}).await.unwrap().into_inner();
-    assert!(catalogue.metrics.iter().any(|m| m.id == "referral_to_charge_days" && m.statistics.len() == 3));
+    let catalogue = central
+        .metrics()
+        .list_metrics(pb::ListMetricsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        catalogue
+            .metrics
+            .iter()
+            .any(|m| m.id == "referral_to_charge_days" && m.statistics.len() == 3)
+    );
     app.stop().await;
 }

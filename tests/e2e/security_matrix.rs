@@ -174,7 +174,11 @@ impl Expect {
         }
     }
     fn allow_if(ok: bool) -> Expect {
-        if ok { Expect::allow(&[]) } else { Expect::deny() }
+        if ok {
+            Expect::allow(&[])
+        } else {
+            Expect::deny()
+        }
     }
 }
 
@@ -320,7 +324,10 @@ async fn security_decision_table_matches_the_hand_written_expectations() {
             let bases = if matches!(action, Action::ReadRecords | Action::ReceiveNotifications) {
                 all_bases()
             } else {
-                vec![LawfulBasis::Unspecified, LawfulBasis::PublicTaskSafeguarding]
+                vec![
+                    LawfulBasis::Unspecified,
+                    LawfulBasis::PublicTaskSafeguarding,
+                ]
             };
             for purpose in all_purposes() {
                 for &basis in &bases {

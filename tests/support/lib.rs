@@ -36,7 +36,7 @@ use vawg_hub::{
 };
 use vawg_server::{
     app::Application,
-    config::{AuditSettings, JwtSettings, Settings, TlsSettings},
+    config::Settings,
     pki::{self, Pki, TokenSpec, Validity},
 };
 use vawg_store::{Store, testing::TestDatabase};
@@ -187,25 +187,7 @@ impl TestApp {
                 (db.url.clone(), Some(db))
             }
         };
-        let mut settings = Settings {
-            listen: ([127, 0, 0, 1], 0).into(),
-            database_url: database_url.clone(),
-            tls: Some(TlsSettings {
-                ca_cert: pki.ca_cert(),
-                server_cert: pki.server_cert(),
-                server_key: pki.server_key(),
-            }),
-            jwt: Some(JwtSettings {
-                issuer: pki::DEV_ISSUER.into(),
-                audience: pki::DEV_AUDIENCE.into(),
-                jwks_file: pki.jwks(),
-            }),
-            audit: AuditSettings {
-                signing_key: Some(pki.audit_key()),
-            },
-            ..Settings::default()
-        };
-        settings.pseudonym.dev_key_file = Some(dir.path().join("pseudonym-dev.key"));
+        let mut settings = pki::dev_settings(&pki, database_url.clone(), dir.path());
         adjust(&mut settings);
         let app = Application::build(settings).await.expect("hub builds");
         let addr = app.local_addr();

@@ -10,18 +10,27 @@
 //! Refusals are `RESOURCE_EXHAUSTED` at once (never queued: queueing a flooder's calls would
 //! hold the hub's memory for it). A call counts as in flight until its response body ends, so
 //! long streams (ingest streams, subscriptions) hold their slot for their whole life.
+//!
+//! The layer also enforces the caller's deadline (`grpc-timeout`) over the *whole* call.
+//! tonic's own timeout covers a call only until its response headers, so a streaming call
+//! (an ingest stream acknowledging chunks, a subscription) would otherwise outlive its
+//! deadline: here the response body is cut at the deadline with `DEADLINE_EXCEEDED`, and the
+//! handler's stream is dropped with it.
 
 use std::{
     collections::HashMap,
     pin::Pin,
     sync::{Arc, Mutex},
     task::{Context, Poll},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use futures::future::BoxFuture;
 use http::{Request, Response};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::{
+    sync::{OwnedSemaphorePermit, Semaphore},
+    time::Sleep,
+};
 use tonic::{
     Status,
     body::Body,
@@ -203,6 +212,7 @@ where
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
+        let deadline = grpc_timeout(req.headers());
         let slot = match certificate_agency(&req) {
             None => None,
             Some(agency) => match self.limits.admit(&agency) {
@@ -227,26 +237,50 @@ where
                 }
             },
         };
+        let started = tokio::time::Instant::now();
         Box::pin(async move {
             let response = inner.call(req).await?;
-            Ok(match slot {
-                // The slot is held until the response body (a stream, perhaps) ends.
-                Some(slot) => response.map(|body| {
-                    Body::new(HoldingBody {
-                        inner: body,
-                        _slot: slot,
-                    })
-                }),
-                None => response,
-            })
+            if slot.is_none() && deadline.is_none() {
+                return Ok(response);
+            }
+            Ok(response.map(|body| {
+                Body::new(HoldingBody {
+                    inner: Some(body),
+                    _slot: slot,
+                    deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(started + d))),
+                })
+            }))
         })
     }
 }
 
-/// A response body that holds its call's in-flight slot until it is dropped.
+/// The caller's deadline from the `grpc-timeout` header (`<digits><H|M|S|m|u|n>`, at most 8
+/// digits), if any and well formed.
+pub fn grpc_timeout(headers: &http::HeaderMap) -> Option<Duration> {
+    let value = headers.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// A response body that holds its call's in-flight slot until it is dropped, and ends the
+/// call with `DEADLINE_EXCEEDED` (dropping the handler's stream) when the deadline passes.
 struct HoldingBody {
-    inner: Body,
-    _slot: InFlight,
+    /// `None` once cut at the deadline.
+    inner: Option<Body>,
+    _slot: Option<InFlight>,
+    deadline: Option<Pin<Box<Sleep>>>,
 }
 
 impl http_body::Body for HoldingBody {
@@ -257,15 +291,37 @@ impl http_body::Body for HoldingBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        let this = &mut *self;
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        if let Poll::Ready(frame) = Pin::new(inner).poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        if let Some(deadline) = this.deadline.as_mut()
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            this.inner = None;
+            this.deadline = None;
+            let mut trailers = Status::deadline_exceeded("deadline exceeded")
+                .into_http::<()>()
+                .into_parts()
+                .0
+                .headers;
+            trailers.remove(http::header::CONTENT_TYPE);
+            return Poll::Ready(Some(Ok(http_body::Frame::trailers(trailers))));
+        }
+        Poll::Pending
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(|b| b.is_end_stream())
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| http_body::SizeHint::with_exact(0), |b| b.size_hint())
     }
 }
 
@@ -286,6 +342,23 @@ mod tests {
         assert_eq!(limits.admit("a").unwrap_err(), LimitExceeded::Rate);
         // Another agency has its own bucket.
         assert!(limits.admit("b").is_ok());
+    }
+
+    #[test]
+    fn grpc_timeouts_parse_and_junk_is_ignored() {
+        let mut h = http::HeaderMap::new();
+        for (v, d) in [
+            ("500m", Some(Duration::from_millis(500))),
+            ("2S", Some(Duration::from_secs(2))),
+            ("1H", Some(Duration::from_secs(3600))),
+            ("123456789S", None),
+            ("m", None),
+            ("5x", None),
+            ("-5m", None),
+        ] {
+            h.insert("grpc-timeout", v.parse().unwrap());
+            assert_eq!(grpc_timeout(&h), d, "{v}");
+        }
     }
 
     #[test]

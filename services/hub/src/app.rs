@@ -175,12 +175,10 @@ impl Application {
         let exchange_service = served.contains(ServiceName::Exchange).then(|| {
             ExchangeServiceServer::new(self.exchange.clone()).max_decoding_message_size(max)
         });
-        let firewall_service = served
-            .contains(ServiceName::Firewall)
-            .then(|| {
-                FirewallServiceServer::new(FirewallApi::new(self.firewall.clone()))
-                    .max_decoding_message_size(max)
-            });
+        let firewall_service = served.contains(ServiceName::Firewall).then(|| {
+            FirewallServiceServer::new(FirewallApi::new(self.firewall.clone()))
+                .max_decoding_message_size(max)
+        });
         // Probes: `grpc.health.v1.Health` itself answers SERVING while the process serves
         // (liveness); "" and the services follow the deep checks (readiness).
         health

@@ -362,7 +362,10 @@ impl Blocks {
                     }
                 }
             }
-            for person in [r.victim.as_mut(), r.suspect.as_mut()].into_iter().flatten() {
+            for person in [r.victim.as_mut(), r.suspect.as_mut()]
+                .into_iter()
+                .flatten()
+            {
                 if let Some(ids) = person.identifiers.as_mut() {
                     if !ids.family_name.is_empty() {
                         ids.family_name.push('-');

@@ -17,7 +17,7 @@ use vawg_store::Store;
 
 use crate::{
     app::Application,
-    config::{AuditSettings, JwtSettings, Settings, TlsSettings},
+    config::Settings,
     pki::{self, Pki, TokenSpec},
 };
 
@@ -62,25 +62,7 @@ impl BenchHub {
         let database_url = database
             .map(str::to_owned)
             .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
-        let mut settings = Settings {
-            listen: ([127, 0, 0, 1], 0).into(),
-            database_url,
-            tls: Some(TlsSettings {
-                ca_cert: pki.ca_cert(),
-                server_cert: pki.server_cert(),
-                server_key: pki.server_key(),
-            }),
-            jwt: Some(JwtSettings {
-                issuer: pki::DEV_ISSUER.into(),
-                audience: pki::DEV_AUDIENCE.into(),
-                jwks_file: pki.jwks(),
-            }),
-            audit: AuditSettings {
-                signing_key: Some(pki.audit_key()),
-            },
-            ..Settings::default()
-        };
-        settings.pseudonym.dev_key_file = Some(dir.path().join("pseudonym-dev.key"));
+        let mut settings = pki::dev_settings(&pki, database_url, dir.path());
         settings.limits.max_message_bytes = settings.limits.max_message_bytes.max(64 << 20);
         let app = Application::build(settings.clone()).await?;
         let addr = app.local_addr();

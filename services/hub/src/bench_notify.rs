@@ -37,7 +37,6 @@ use vawg_hub::{
 
 use crate::{
     app::Application,
-    config::{AuditSettings, JwtSettings, Settings, TlsSettings},
     pki::{self, Pki, TokenSpec},
 };
 
@@ -231,25 +230,7 @@ pub async fn notify(args: &BenchNotifyArgs) -> anyhow::Result<NotifyBenchReport>
         .database
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
-    let mut settings = Settings {
-        listen: ([127, 0, 0, 1], 0).into(),
-        database_url,
-        tls: Some(TlsSettings {
-            ca_cert: pki.ca_cert(),
-            server_cert: pki.server_cert(),
-            server_key: pki.server_key(),
-        }),
-        jwt: Some(JwtSettings {
-            issuer: pki::DEV_ISSUER.into(),
-            audience: pki::DEV_AUDIENCE.into(),
-            jwks_file: pki.jwks(),
-        }),
-        audit: AuditSettings {
-            signing_key: Some(pki.audit_key()),
-        },
-        ..Settings::default()
-    };
-    settings.pseudonym.dev_key_file = Some(dir.path().join("pseudonym-dev.key"));
+    let settings = pki::dev_settings(&pki, database_url, dir.path());
     let app = Application::build(settings).await?;
     let addr = app.local_addr();
     let store = app.store().clone();

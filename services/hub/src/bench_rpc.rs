@@ -133,8 +133,12 @@ pub async fn rpc(args: &BenchRpcArgs) -> anyhow::Result<RpcBenchReport> {
     anyhow::ensure!(args.requests > 0, "--requests must be positive");
     let hub = BenchHub::start(args.database.as_deref()).await?;
     let hub_client = DefinitionServiceClient::new(
-        hub.agency("police-rpc-bench", AgencyKind::Police, &["E23000001".into()])
-            .await?,
+        hub.agency(
+            "police-rpc-bench",
+            AgencyKind::Police,
+            &["E23000001".into()],
+        )
+        .await?,
     );
 
     // The bare server: same handler, tonic's own mutual TLS with the same certificates.
@@ -168,7 +172,8 @@ pub async fn rpc(args: &BenchRpcArgs) -> anyhow::Result<RpcBenchReport> {
     load(hub_client.clone(), 200, args.concurrency).await?;
     let (mut best_hub, mut best_bare) = (0.0f64, 0.0f64);
     for _ in 0..2 {
-        best_bare = best_bare.max(load(bare_client.clone(), args.requests, args.concurrency).await?);
+        best_bare =
+            best_bare.max(load(bare_client.clone(), args.requests, args.concurrency).await?);
         best_hub = best_hub.max(load(hub_client.clone(), args.requests, args.concurrency).await?);
     }
     let _ = stop.send(());

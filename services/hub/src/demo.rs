@@ -19,7 +19,6 @@ use vawg_hub::{identity::AgencyKind, pb};
 
 use crate::{
     app::Application,
-    config::{AuditSettings, JwtSettings, Settings, TlsSettings},
     metrics_cli::render_comparison,
     pki::{self, Pki, TokenSpec},
     report::{self, Format},
@@ -75,7 +74,11 @@ fn heading(step: usize, text: &str) {
 }
 
 fn date(y: i32, m: i32, d: i32) -> pb::Date {
-    pb::Date { year: y, month: m, day: d }
+    pb::Date {
+        year: y,
+        month: m,
+        day: d,
+    }
 }
 
 fn query(metric: &str, from: pb::Date, to: pb::Date) -> pb::MetricQuery {
@@ -83,7 +86,10 @@ fn query(metric: &str, from: pb::Date, to: pb::Date) -> pb::MetricQuery {
         metric_id: metric.into(),
         victim_scope: pb::VictimScope::AllVictims as i32,
         counting_rule: pb::CountingRule::AllOffences as i32,
-        period: Some(pb::ReferencePeriod { start: Some(from), end: Some(to) }),
+        period: Some(pb::ReferencePeriod {
+            start: Some(from),
+            end: Some(to),
+        }),
         grain: pb::TimeGrain::WholePeriod as i32,
         area_level: pb::AreaLevel::PoliceForceArea as i32,
         ..Default::default()
@@ -91,8 +97,14 @@ fn query(metric: &str, from: pb::Date, to: pb::Date) -> pb::MetricQuery {
 }
 
 async fn table(client: &HubClient, q: pb::MetricQuery) -> anyhow::Result<pb::MetricTable> {
-    let response = client.metrics().query_metric(pb::QueryMetricRequest { query: Some(q) }).await?;
-    response.into_inner().table.context("the hub returned no table")
+    let response = client
+        .metrics()
+        .query_metric(pb::QueryMetricRequest { query: Some(q) })
+        .await?;
+    response
+        .into_inner()
+        .table
+        .context("the hub returned no table")
 }
 
 /// Runs the demo.
@@ -100,37 +112,53 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     telemetry::init_plain_logs();
     let started = Instant::now();
     let temp = tempfile::tempdir()?;
-    let data_dir = args.data_dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| temp.path().to_path_buf());
     std::fs::create_dir_all(&data_dir)?;
 
     heading(1, "A hub on the embedded default, with a development PKI");
     let pki_dir = data_dir.join("pki");
-    let pki = if pki_dir.join("ca.pem").exists() { Pki::at(&pki_dir) } else { pki::init(&pki_dir)? };
-    let settings = Settings {
-        listen: ([127, 0, 0, 1], if args.keep_running { 50051 } else { 0 }).into(),
-        database_url: format!("sqlite://{}", data_dir.join("vawg-hub.db").display()),
-        tls: Some(TlsSettings { ca_cert: pki.ca_cert(), server_cert: pki.server_cert(), server_key: pki.server_key() }),
-        jwt: Some(JwtSettings {
-            issuer: pki::DEV_ISSUER.into(),
-            audience: pki::DEV_AUDIENCE.into(),
-            jwks_file: pki.jwks(),
-        }),
-        audit: AuditSettings { signing_key: Some(pki.audit_key()) },
-        ..Settings::default()
+    let pki = if pki_dir.join("ca.pem").exists() {
+        Pki::at(&pki_dir)
+    } else {
+        pki::init(&pki_dir)?
     };
+    let mut settings = pki::dev_settings(
+        &pki,
+        format!("sqlite://{}", data_dir.join("vawg-hub.db").display()),
+        &data_dir,
+    );
+    if args.keep_running {
+        settings.listen = ([127, 0, 0, 1], 50051).into();
+    }
     let app = Application::build(settings).await?;
     let store = app.store().clone();
     let addr = app.local_addr();
 
     let data = synth::generate(args.journeys, args.seed);
-    let mut agencies: Vec<(String, AgencyKind, Vec<String>)> =
-        data.agencies.iter().map(|a| (a.id.clone(), a.kind, a.areas.clone())).collect();
+    let mut agencies: Vec<(String, AgencyKind, Vec<String>)> = data
+        .agencies
+        .iter()
+        .map(|a| (a.id.clone(), a.kind, a.areas.clone()))
+        .collect();
     agencies.push((CENTRAL.into(), AgencyKind::CentralAnalyst, vec![]));
-    agencies.push((format!("school-{DEMO_SCHOOL_URN}"), AgencyKind::School, vec!["E08000003".into()]));
-    agencies.push((IMMIGRATION.into(), AgencyKind::ImmigrationEnforcement, vec![]));
+    agencies.push((
+        format!("school-{DEMO_SCHOOL_URN}"),
+        AgencyKind::School,
+        vec!["E08000003".into()],
+    ));
+    agencies.push((
+        IMMIGRATION.into(),
+        AgencyKind::ImmigrationEnforcement,
+        vec![],
+    ));
     for (id, kind, areas) in &agencies {
         if store.agency(id).await?.is_none() {
-            store.add_agency(id, &format!("{id} (synthetic)"), *kind, areas).await?;
+            store
+                .add_agency(id, &format!("{id} (synthetic)"), *kind, areas)
+                .await?;
         }
         if !pki.agency_cert(id).exists() {
             pki::issue(&pki, id, *kind, None)?;
@@ -140,17 +168,30 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stop_rx.await;
     }));
-    let hub = Arc::new(Hub { addr, pki: pki.clone() });
+    let hub = Arc::new(Hub {
+        addr,
+        pki: pki.clone(),
+    });
     println!("  hub listening on https://{addr} — mutual TLS and a bearer token on every call");
     println!("  data folder: {}", data_dir.display());
     let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
     for (_, kind, _) in &agencies {
         *by_kind.entry(kind.as_str()).or_default() += 1;
     }
-    let kinds: Vec<String> = by_kind.iter().map(|(k, n)| format!("{n} {}", k.to_lowercase().replace('_', " "))).collect();
-    println!("  registered {} agencies: {}", agencies.len(), kinds.join(", "));
+    let kinds: Vec<String> = by_kind
+        .iter()
+        .map(|(k, n)| format!("{n} {}", k.to_lowercase().replace('_', " ")))
+        .collect();
+    println!(
+        "  registered {} agencies: {}",
+        agencies.len(),
+        kinds.join(", ")
+    );
 
-    heading(2, "Agencies stream their synthetic records (StreamRecords, acknowledged on commit)");
+    heading(
+        2,
+        "Agencies stream their synthetic records (StreamRecords, acknowledged on commit)",
+    );
     let tally = push_all(&hub, &data).await?;
     println!(
         "  {} records: {} accepted, {} duplicate (already held from an earlier run), {} rejected",
@@ -160,14 +201,25 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         tally.rejected
     );
 
-    heading(3, "The central team reads cross-government metrics (disclosure control on every cell)");
+    heading(
+        3,
+        "The central team reads cross-government metrics (disclosure control on every cell)",
+    );
     central_metrics(&hub.client(CENTRAL, AgencyKind::CentralAnalyst).await?).await?;
 
-    heading(4, "Operation Encompass: a school learns of an incident before the next school day");
+    heading(
+        4,
+        "Operation Encompass: a school learns of an incident before the next school day",
+    );
     encompass(&hub).await?;
 
-    heading(5, "Immigration enforcement asks for records — and is refused, whatever it asks");
-    let immigration = hub.client(IMMIGRATION, AgencyKind::ImmigrationEnforcement).await?;
+    heading(
+        5,
+        "Immigration enforcement asks for records — and is refused, whatever it asks",
+    );
+    let immigration = hub
+        .client(IMMIGRATION, AgencyKind::ImmigrationEnforcement)
+        .await?;
     let refused = immigration
         .exchange()
         .request_records(pb::RequestRecordsRequest {
@@ -185,16 +237,31 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .await;
     match refused {
         Ok(_) => anyhow::bail!("the firewall let immigration enforcement read records"),
-        Err(status) => println!("  RequestRecords -> {:?}: {}", status.code(), status.message()),
+        Err(status) => println!(
+            "  RequestRecords -> {:?}: {}",
+            status.code(),
+            status.message()
+        ),
     }
-    let metrics_refused = immigration.metrics().list_metrics(pb::ListMetricsRequest {}).await;
+    let metrics_refused = immigration
+        .metrics()
+        .list_metrics(pb::ListMetricsRequest {})
+        .await;
     if let Err(status) = &metrics_refused {
-        println!("  ListMetrics     -> {:?}: {}", status.code(), status.message());
+        println!(
+            "  ListMetrics     -> {:?}: {}",
+            status.code(),
+            status.message()
+        );
     }
     let central = hub.client(CENTRAL, AgencyKind::CentralAnalyst).await?;
     let entries = central
         .firewall()
-        .read_audit(pb::ReadAuditRequest { from_index: 0, limit: 1000, agency_id: IMMIGRATION.into() })
+        .read_audit(pb::ReadAuditRequest {
+            from_index: 0,
+            limit: 1000,
+            agency_id: IMMIGRATION.into(),
+        })
         .await?
         .into_inner()
         .entries;
@@ -205,11 +272,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .context("the refusal was not audited")?;
     println!(
         "  audit entry #{}: caller={} rpc={} allowed={} hard_rule={}\n    reason: {}",
-        refusal.index, refusal.caller_agency_id, refusal.rpc, refusal.allowed, refusal.hard_rule, refusal.reason
+        refusal.index,
+        refusal.caller_agency_id,
+        refusal.rpc,
+        refusal.allowed,
+        refusal.hard_rule,
+        refusal.reason
     );
 
     heading(6, "The audit log verifies end to end");
-    let verify = central.firewall().verify_audit(pb::VerifyAuditRequest {}).await?.into_inner();
+    let verify = central
+        .firewall()
+        .verify_audit(pb::VerifyAuditRequest {})
+        .await?
+        .into_inner();
     let head = verify.head.unwrap_or_default();
     println!(
         "  VerifyAudit: ok={} entries={} root={} (signed, key {})",
@@ -218,7 +294,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         hex_prefix(&head.root_hash),
         head.key_id
     );
-    anyhow::ensure!(verify.ok, "the audit log did not verify: {}", verify.problem);
+    anyhow::ensure!(
+        verify.ok,
+        "the audit log did not verify: {}",
+        verify.problem
+    );
 
     println!(
         "\nSummary: {} agencies pushed {} records over mutual TLS; metrics computed from aggregates \
@@ -259,7 +339,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 }
 
 fn hex_prefix(bytes: &[u8]) -> String {
-    bytes.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>() + "…"
+    bytes
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()
+        + "…"
 }
 
 /// Every agency streams its records: police first (the crimes every later stage refers to),
@@ -269,7 +354,8 @@ async fn push_all(hub: &Arc<Hub>, data: &synth::SynthData) -> anyhow::Result<Tal
     if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         multi.set_draw_target(ProgressDrawTarget::hidden());
     }
-    let style = ProgressStyle::with_template("  {prefix:<18} [{bar:30}] {pos:>6}/{len:<6} {msg}")?.progress_chars("=> ");
+    let style = ProgressStyle::with_template("  {prefix:<18} [{bar:30}] {pos:>6}/{len:<6} {msg}")?
+        .progress_chars("=> ");
     let mut groups: BTreeMap<AgencyKind, Vec<&synth::SynthAgency>> = BTreeMap::new();
     for a in &data.agencies {
         groups.entry(a.kind).or_default().push(a);
@@ -279,7 +365,11 @@ async fn push_all(hub: &Arc<Hub>, data: &synth::SynthData) -> anyhow::Result<Tal
         let n: usize = members.iter().map(|a| data.records_of(&a.id).count()).sum();
         let bar = multi.add(ProgressBar::new(n as u64));
         bar.set_style(style.clone());
-        bar.set_prefix(format!("{} ({})", kind.as_str().to_lowercase().replace('_', " "), members.len()));
+        bar.set_prefix(format!(
+            "{} ({})",
+            kind.as_str().to_lowercase().replace('_', " "),
+            members.len()
+        ));
         bars.insert(*kind, bar);
     }
     let push = |agency: &synth::SynthAgency| {
@@ -289,7 +379,9 @@ async fn push_all(hub: &Arc<Hub>, data: &synth::SynthData) -> anyhow::Result<Tal
         let (id, kind) = (agency.id.clone(), agency.kind);
         async move {
             let client = hub.client(&id, kind).await?;
-            let tally = client.stream(records, 250, 4, |_, results| bar.inc(results.len() as u64)).await?;
+            let tally = client
+                .stream(records, 250, 4, |_, results| bar.inc(results.len() as u64))
+                .await?;
             anyhow::Ok(tally)
         }
     };
@@ -301,11 +393,25 @@ async fn push_all(hub: &Arc<Hub>, data: &synth::SynthData) -> anyhow::Result<Tal
         total.stale += t.stale;
         total.rejected += t.rejected;
     };
-    let police: Vec<_> = data.agencies.iter().filter(|a| a.kind == AgencyKind::Police).collect();
-    let others: Vec<_> = data.agencies.iter().filter(|a| a.kind != AgencyKind::Police).collect();
+    let police: Vec<_> = data
+        .agencies
+        .iter()
+        .filter(|a| a.kind == AgencyKind::Police)
+        .collect();
+    let others: Vec<_> = data
+        .agencies
+        .iter()
+        .filter(|a| a.kind != AgencyKind::Police)
+        .collect();
     for results in [
-        futures::stream::iter(police.into_iter().map(push)).buffer_unordered(4).collect::<Vec<_>>().await,
-        futures::stream::iter(others.into_iter().map(push)).buffer_unordered(4).collect::<Vec<_>>().await,
+        futures::stream::iter(police.into_iter().map(push))
+            .buffer_unordered(4)
+            .collect::<Vec<_>>()
+            .await,
+        futures::stream::iter(others.into_iter().map(push))
+            .buffer_unordered(4)
+            .collect::<Vec<_>>()
+            .await,
     ] {
         for r in results {
             add(r?);
@@ -321,12 +427,23 @@ async fn central_metrics(central: &HubClient) -> anyhow::Result<()> {
     let (fy_start, fy_end) = (date(2020, 4, 1), date(2021, 3, 31));
     let (all_start, all_end) = (date(2020, 4, 1), date(2024, 3, 31));
 
-    println!("\n  Attrition funnel — crimes recorded in 2020-21, linked across police, CPS and courts:");
+    println!(
+        "\n  Attrition funnel — crimes recorded in 2020-21, linked across police, CPS and courts:"
+    );
     let mut q = query("attrition_funnel", fy_start, fy_end);
     q.breakdowns = vec![pb::Breakdown::Subtype as i32];
     let t = table(central, q).await?;
-    let recorded = t.rows.first().and_then(|r| r.cell).map(|c| c.value).unwrap_or(0.0);
-    let mut rows = vec![vec!["stage".to_string(), "cases".to_string(), "of recorded".to_string()]];
+    let recorded = t
+        .rows
+        .first()
+        .and_then(|r| r.cell)
+        .map(|c| c.value)
+        .unwrap_or(0.0);
+    let mut rows = vec![vec![
+        "stage".to_string(),
+        "cases".to_string(),
+        "of recorded".to_string(),
+    ]];
     for r in &t.rows {
         let cell = r.cell.unwrap_or_default();
         let share = if recorded > 0.0 && cell.status == pb::DisclosureStatus::Released as i32 {
@@ -334,7 +451,11 @@ async fn central_metrics(central: &HubClient) -> anyhow::Result<()> {
         } else {
             String::new()
         };
-        rows.push(vec![r.dimensions[1].label.clone(), report::cell_text(&cell, pb::MetricUnit::Count), share]);
+        rows.push(vec![
+            r.dimensions[1].label.clone(),
+            report::cell_text(&cell, pb::MetricUnit::Count),
+            share,
+        ]);
     }
     print!("{}", report::align(&rows));
 
@@ -347,38 +468,84 @@ async fn central_metrics(central: &HubClient) -> anyhow::Result<()> {
         q.statistic = stat.into();
         let t = table(central, q).await?;
         for r in t.rows.iter().chain(&t.totals) {
-            let category = r.dimensions.get(1).map(|d| d.label.clone()).unwrap_or_else(|| "All VAWG".into());
+            let category = r
+                .dimensions
+                .get(1)
+                .map(|d| d.label.clone())
+                .unwrap_or_else(|| "All VAWG".into());
             let cell = r.cell.unwrap_or_default();
-            by_stat.entry(category.clone()).or_default().push(report::cell_text(&cell, pb::MetricUnit::Days));
-            counts.insert(category, if cell.base > 0 { cell.base.to_string() } else { report::cell_text(&cell, pb::MetricUnit::Count) });
+            by_stat
+                .entry(category.clone())
+                .or_default()
+                .push(report::cell_text(&cell, pb::MetricUnit::Days));
+            counts.insert(
+                category,
+                if cell.base > 0 {
+                    cell.base.to_string()
+                } else {
+                    report::cell_text(&cell, pb::MetricUnit::Count)
+                },
+            );
         }
     }
-    let mut rows = vec![vec!["category".into(), "charges".into(), "mean".into(), "median".into(), "p90".into()]];
+    let mut rows = vec![vec![
+        "category".into(),
+        "charges".into(),
+        "mean".into(),
+        "median".into(),
+        "p90".into(),
+    ]];
     for (category, stats) in by_stat {
-        let mut row = vec![category.clone(), counts.get(&category).cloned().unwrap_or_default()];
+        let mut row = vec![
+            category.clone(),
+            counts.get(&category).cloned().unwrap_or_default(),
+        ];
         row.extend(stats);
         rows.push(row);
     }
     print!("{}", report::align(&rows));
     println!("  (The NAO found 158 days for rape against 46 for all crime.)");
 
-    println!("\n  Victim withdrawal by stage — cases reaching each stage, share where the victim withdrew:");
+    println!(
+        "\n  Victim withdrawal by stage — cases reaching each stage, share where the victim withdrew:"
+    );
     let mut q = query("withdrawal_rate", all_start, all_end);
     q.breakdowns = vec![pb::Breakdown::Subtype as i32];
-    print!("{}", report::render(&table(central, q).await?, pb::MetricUnit::Proportion, Format::Table));
+    print!(
+        "{}",
+        report::render(
+            &table(central, q).await?,
+            pb::MetricUnit::Proportion,
+            Format::Table
+        )
+    );
 
-    println!("\n  Recorded VAWG crimes 2020-21 under each definition, side by side (CompareDefinitions):");
+    println!(
+        "\n  Recorded VAWG crimes 2020-21 under each definition, side by side (CompareDefinitions):"
+    );
     let compared = central
         .metrics()
-        .compare_definitions(pb::CompareDefinitionsRequest { query: Some(query("recorded_crimes", fy_start, fy_end)), variants: vec![] })
+        .compare_definitions(pb::CompareDefinitionsRequest {
+            query: Some(query("recorded_crimes", fy_start, fy_end)),
+            variants: vec![],
+        })
         .await?
         .into_inner();
     print!("{}", render_comparison(&compared, pb::MetricUnit::Count));
 
-    println!("\n  Unmet need — referred victims a service could not support, by reason and force area:");
+    println!(
+        "\n  Unmet need — referred victims a service could not support, by reason and force area:"
+    );
     let mut q = query("unable_to_support", all_start, all_end);
     q.breakdowns = vec![pb::Breakdown::Subtype as i32, pb::Breakdown::Area as i32];
-    print!("{}", report::render(&table(central, q).await?, pb::MetricUnit::Count, Format::Table));
+    print!(
+        "{}",
+        report::render(
+            &table(central, q).await?,
+            pb::MetricUnit::Count,
+            Format::Table
+        )
+    );
     Ok(())
 }
 
@@ -391,18 +558,30 @@ async fn encompass(hub: &Arc<Hub>) -> anyhow::Result<()> {
     school
         .exchange()
         .register_sealing_key(pb::RegisterSealingKeyRequest {
-            key_id: format!("school-key-{}", hex_prefix(keys.public_key()).trim_end_matches('…')),
+            key_id: format!(
+                "school-key-{}",
+                hex_prefix(keys.public_key()).trim_end_matches('…')
+            ),
             public_key: keys.public_key().to_vec(),
         })
         .await?;
     let mut subscription = school
         .exchange()
-        .subscribe(pb::SubscribeRequest { topic: pb::Topic::Encompass as i32, after_sequence: 0 })
+        .subscribe(pb::SubscribeRequest {
+            topic: pb::Topic::Encompass as i32,
+            after_sequence: 0,
+        })
         .await?
         .into_inner();
 
     let police = hub.client("police-e23000001", AgencyKind::Police).await?;
-    let key = police.exchange().get_sealing_key(pb::GetSealingKeyRequest { agency_id: school_id.clone() }).await?.into_inner();
+    let key = police
+        .exchange()
+        .get_sealing_key(pb::GetSealingKeyRequest {
+            agency_id: school_id.clone(),
+        })
+        .await?
+        .into_inner();
     let pupil = b"Pupil: Synthetic Child (year 4), synthetic date of birth 2016-05-01";
     let sealed = vawg_exchange::sealing::seal(&school_id, &key.key_id, &key.public_key, pupil)?;
     let now = chrono::Utc::now();
@@ -417,10 +596,19 @@ async fn encompass(hub: &Arc<Hub>) -> anyhow::Result<()> {
         source_agency_id: "police-e23000001".into(),
         event_time: Some(ts),
         recorded_time: Some(ts),
-        reference_period: Some(pb::ReferencePeriod { start: Some(today), end: Some(today) }),
+        reference_period: Some(pb::ReferencePeriod {
+            start: Some(today),
+            end: Some(today),
+        }),
         counting_unit: pb::CountingUnit::Incident as i32,
-        area: Some(pb::Area { gss_code: "E23000001".into(), level: pb::AreaLevel::PoliceForceArea as i32 }),
-        classification: Some(pb::LocalClassification { scheme: "HO_OFFENCE".into(), code: "105A".into() }),
+        area: Some(pb::Area {
+            gss_code: "E23000001".into(),
+            level: pb::AreaLevel::PoliceForceArea as i32,
+        }),
+        classification: Some(pb::LocalClassification {
+            scheme: "HO_OFFENCE".into(),
+            code: "105A".into(),
+        }),
         victim: Some(pb::PersonReference {
             identifiers: Some(pb::PersonIdentifiers {
                 given_name: "Synthetic".into(),
@@ -443,20 +631,34 @@ async fn encompass(hub: &Arc<Hub>) -> anyhow::Result<()> {
         case_references: None,
         category: String::new(),
         definition_version: String::new(),
-        event: Some(pb::vawg_record::Event::EncompassNotification(pb::EncompassNotification {
-            school_urn: DEMO_SCHOOL_URN.into(),
-            sealed_pupil_details: Some(sealed),
-            police_contact: "Safeguarding hub, synthetic desk 0000".into(),
-        })),
+        event: Some(pb::vawg_record::Event::EncompassNotification(
+            pb::EncompassNotification {
+                school_urn: DEMO_SCHOOL_URN.into(),
+                sealed_pupil_details: Some(sealed),
+                police_contact: "Safeguarding hub, synthetic desk 0000".into(),
+            },
+        )),
     };
-    let submitted = police.ingest().submit_batch(pb::SubmitBatchRequest { records: vec![record] }).await?.into_inner();
-    let status = submitted.results.first().map(|r| r.status).unwrap_or_default();
+    let submitted = police
+        .ingest()
+        .submit_batch(pb::SubmitBatchRequest {
+            records: vec![record],
+        })
+        .await?
+        .into_inner();
+    let status = submitted
+        .results
+        .first()
+        .map(|r| r.status)
+        .unwrap_or_default();
     anyhow::ensure!(
         status == pb::RecordStatus::Accepted as i32,
         "the notification was not accepted: {:?}",
         submitted.results.first().map(|r| &r.violations)
     );
-    println!("  police-e23000001 sealed the pupil's details to {school_id}'s key and submitted the notification");
+    println!(
+        "  police-e23000001 sealed the pupil's details to {school_id}'s key and submitted the notification"
+    );
     let message = tokio::time::timeout(std::time::Duration::from_secs(10), subscription.message())
         .await
         .context("no notification within 10 s")??
@@ -465,24 +667,50 @@ async fn encompass(hub: &Arc<Hub>) -> anyhow::Result<()> {
     let Some(pb::notification::Content::Encompass(content)) = n.content else {
         anyhow::bail!("not an Encompass notification");
     };
-    let opened = vawg_exchange::sealing::open(&keys, content.sealed_pupil_details.as_ref().context("no sealed details")?)?;
+    let opened = vawg_exchange::sealing::open(
+        &keys,
+        content
+            .sealed_pupil_details
+            .as_ref()
+            .context("no sealed details")?,
+    )?;
     println!(
         "  {school_id} received notification #{} (incident {}, contact \"{}\") and opened it: \"{}\"",
         n.sequence,
-        content.incident_time.map(|t| chrono::DateTime::from_timestamp(t.seconds, 0).unwrap_or_default().to_rfc3339()).unwrap_or_default(),
+        content
+            .incident_time
+            .map(|t| chrono::DateTime::from_timestamp(t.seconds, 0)
+                .unwrap_or_default()
+                .to_rfc3339())
+            .unwrap_or_default(),
         content.police_contact,
         String::from_utf8_lossy(&opened)
     );
-    school.exchange().acknowledge(pb::AcknowledgeRequest { topic: pb::Topic::Encompass as i32, sequence: n.sequence }).await?;
+    school
+        .exchange()
+        .acknowledge(pb::AcknowledgeRequest {
+            topic: pb::Topic::Encompass as i32,
+            sequence: n.sequence,
+        })
+        .await?;
     let stranger = vawg_exchange::sealing::generate_keypair();
-    let other = vawg_exchange::sealing::open(&stranger, content.sealed_pupil_details.as_ref().expect("checked"));
+    let other = vawg_exchange::sealing::open(
+        &stranger,
+        content.sealed_pupil_details.as_ref().expect("checked"),
+    );
     println!(
         "  the hub stored only ciphertext; any other key fails to open it: {}",
-        other.err().map(|e| e.to_string()).unwrap_or_else(|| "opened (unexpected!)".into())
+        other
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| "opened (unexpected!)".into())
     );
     Ok(())
 }
 
 fn prost_types_timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: 0 }
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: 0,
+    }
 }

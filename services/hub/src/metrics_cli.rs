@@ -82,11 +82,18 @@ pub struct QueryArgs {
 }
 
 fn enum_name(prefix: &str, text: &str) -> String {
-    format!("{prefix}{}", text.trim().to_ascii_uppercase().replace('-', "_"))
+    format!(
+        "{prefix}{}",
+        text.trim().to_ascii_uppercase().replace('-', "_")
+    )
 }
 
 fn date(d: NaiveDate) -> pb::Date {
-    pb::Date { year: d.year(), month: d.month() as i32, day: d.day() as i32 }
+    pb::Date {
+        year: d.year(),
+        month: d.month() as i32,
+        day: d.day() as i32,
+    }
 }
 
 impl QueryArgs {
@@ -114,7 +121,10 @@ impl QueryArgs {
             definition_version: String::new(),
             victim_scope: scope as i32,
             counting_rule: rule as i32,
-            period: Some(pb::ReferencePeriod { start: Some(date(self.from)), end: Some(date(self.to)) }),
+            period: Some(pb::ReferencePeriod {
+                start: Some(date(self.from)),
+                end: Some(date(self.to)),
+            }),
             grain: grain as i32,
             area_level: level as i32,
             area_codes: self.areas.clone(),
@@ -127,14 +137,28 @@ impl QueryArgs {
 }
 
 /// The unit of a metric, from the catalogue.
-pub async fn unit_of(client: &vawg_client::HubClient, metric: &str) -> anyhow::Result<pb::MetricUnit> {
-    let list = client.metrics().list_metrics(pb::ListMetricsRequest {}).await?.into_inner();
-    let m = list.metrics.iter().find(|m| m.id == metric).with_context(|| format!("no metric '{metric}'"))?;
+pub async fn unit_of(
+    client: &vawg_client::HubClient,
+    metric: &str,
+) -> anyhow::Result<pb::MetricUnit> {
+    let list = client
+        .metrics()
+        .list_metrics(pb::ListMetricsRequest {})
+        .await?
+        .into_inner();
+    let m = list
+        .metrics
+        .iter()
+        .find(|m| m.id == metric)
+        .with_context(|| format!("no metric '{metric}'"))?;
     Ok(pb::MetricUnit::try_from(m.unit).unwrap_or(pb::MetricUnit::Count))
 }
 
 /// Side-by-side text of a definition comparison.
-pub fn render_comparison(response: &pb::CompareDefinitionsResponse, unit: pb::MetricUnit) -> String {
+pub fn render_comparison(
+    response: &pb::CompareDefinitionsResponse,
+    unit: pb::MetricUnit,
+) -> String {
     let mut rows = vec![vec![
         "victim scope".to_string(),
         "counting rule".to_string(),
@@ -143,9 +167,16 @@ pub fn render_comparison(response: &pb::CompareDefinitionsResponse, unit: pb::Me
     ]];
     for t in &response.tables {
         let v = t.variant.unwrap_or_default();
-        let scope = pb::VictimScope::try_from(v.victim_scope).unwrap_or_default().as_str_name();
-        let rule = pb::CountingRule::try_from(v.counting_rule).unwrap_or_default().as_str_name();
-        let total = t.total.map(|c| report::cell_text(&c, unit)).unwrap_or_default();
+        let scope = pb::VictimScope::try_from(v.victim_scope)
+            .unwrap_or_default()
+            .as_str_name();
+        let rule = pb::CountingRule::try_from(v.counting_rule)
+            .unwrap_or_default()
+            .as_str_name();
+        let total = t
+            .total
+            .map(|c| report::cell_text(&c, unit))
+            .unwrap_or_default();
         rows.push(vec![
             scope.trim_start_matches("VICTIM_SCOPE_").to_string(),
             rule.trim_start_matches("COUNTING_RULE_").to_string(),
@@ -161,28 +192,60 @@ pub async fn run(command: MetricsCommand) -> anyhow::Result<()> {
     match command {
         MetricsCommand::List { connect } => {
             let client = connect.connect().await?;
-            let list = client.metrics().list_metrics(pb::ListMetricsRequest {}).await?.into_inner();
-            let mut rows = vec![vec!["id".to_string(), "title".to_string(), "unit".to_string()]];
+            let list = client
+                .metrics()
+                .list_metrics(pb::ListMetricsRequest {})
+                .await?
+                .into_inner();
+            let mut rows = vec![vec![
+                "id".to_string(),
+                "title".to_string(),
+                "unit".to_string(),
+            ]];
             for m in list.metrics {
-                let unit = pb::MetricUnit::try_from(m.unit).unwrap_or_default().as_str_name();
-                rows.push(vec![m.id, m.title, unit.trim_start_matches("METRIC_UNIT_").to_lowercase()]);
+                let unit = pb::MetricUnit::try_from(m.unit)
+                    .unwrap_or_default()
+                    .as_str_name();
+                rows.push(vec![
+                    m.id,
+                    m.title,
+                    unit.trim_start_matches("METRIC_UNIT_").to_lowercase(),
+                ]);
             }
             print!("{}", report::align(&rows));
         }
-        MetricsCommand::Query { connect, query, format } => {
+        MetricsCommand::Query {
+            connect,
+            query,
+            format,
+        } => {
             let client = connect.connect().await?;
             let unit = unit_of(&client, &query.metric).await?;
             let q = query.to_query()?;
-            let table = client.metrics().query_metric(pb::QueryMetricRequest { query: Some(q) }).await?.into_inner();
-            print!("{}", report::render(&table.table.unwrap_or_default(), unit, format));
+            let table = client
+                .metrics()
+                .query_metric(pb::QueryMetricRequest { query: Some(q) })
+                .await?
+                .into_inner();
+            print!(
+                "{}",
+                report::render(&table.table.unwrap_or_default(), unit, format)
+            );
         }
-        MetricsCommand::Compare { connect, query, format } => {
+        MetricsCommand::Compare {
+            connect,
+            query,
+            format,
+        } => {
             let client = connect.connect().await?;
             let unit = unit_of(&client, &query.metric).await?;
             let q = query.to_query()?;
             let response = client
                 .metrics()
-                .compare_definitions(pb::CompareDefinitionsRequest { query: Some(q), variants: vec![] })
+                .compare_definitions(pb::CompareDefinitionsRequest {
+                    query: Some(q),
+                    variants: vec![],
+                })
                 .await?
                 .into_inner();
             match format {

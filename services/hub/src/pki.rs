@@ -284,3 +284,31 @@ pub fn mint_token(key_file: &Path, spec: &TokenSpec) -> anyhow::Result<String> {
     let key = EncodingKey::from_ec_pem(pem.as_bytes()).context("token key")?;
     Ok(encode(&header, &claims, &key)?)
 }
+
+/// Settings for a hub on this development PKI: listening on 127.0.0.1 port 0 (tests, benches
+/// and the demo pick their own), mutual TLS with the PKI's server certificate and CA, tokens
+/// from its JWKS, audit heads signed with its audit key, and a development pseudonymisation key
+/// kept in `data_dir` (generated on first use).
+pub fn dev_settings(pki: &Pki, database_url: String, data_dir: &Path) -> crate::config::Settings {
+    use crate::config::{AuditSettings, JwtSettings, Settings, TlsSettings};
+    let mut settings = Settings {
+        listen: ([127, 0, 0, 1], 0).into(),
+        database_url,
+        tls: Some(TlsSettings {
+            ca_cert: pki.ca_cert(),
+            server_cert: pki.server_cert(),
+            server_key: pki.server_key(),
+        }),
+        jwt: Some(JwtSettings {
+            issuer: DEV_ISSUER.into(),
+            audience: DEV_AUDIENCE.into(),
+            jwks_file: pki.jwks(),
+        }),
+        audit: AuditSettings {
+            signing_key: Some(pki.audit_key()),
+        },
+        ..Settings::default()
+    };
+    settings.pseudonym.dev_key_file = Some(data_dir.join("pseudonym-dev.key"));
+    settings
+}

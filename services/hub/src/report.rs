@@ -46,8 +46,15 @@ fn status_name(cell: &pb::Cell) -> &'static str {
 /// Aligned columns from rows of strings (first row is the header).
 pub fn align(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(|r| r.len()).max().unwrap_or(0);
-    let widths: Vec<usize> =
-        (0..cols).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     let mut out = String::new();
     for (i, row) in rows.iter().enumerate() {
         let line: Vec<String> = row
@@ -56,7 +63,11 @@ pub fn align(rows: &[Vec<String>]) -> String {
             .map(|(c, s)| {
                 let pad = widths[c].saturating_sub(s.chars().count());
                 // Numbers right-aligned, text left-aligned.
-                if c + 1 == row.len() && i > 0 { format!("{}{s}", " ".repeat(pad)) } else { format!("{s}{}", " ".repeat(pad)) }
+                if c + 1 == row.len() && i > 0 {
+                    format!("{}{s}", " ".repeat(pad))
+                } else {
+                    format!("{s}{}", " ".repeat(pad))
+                }
             })
             .collect();
         out.push_str("  ");
@@ -64,7 +75,13 @@ pub fn align(rows: &[Vec<String>]) -> String {
         out.push('\n');
         if i == 0 {
             out.push_str("  ");
-            out.push_str(&widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
+            out.push_str(
+                &widths
+                    .iter()
+                    .map(|w| "-".repeat(*w))
+                    .collect::<Vec<_>>()
+                    .join("  "),
+            );
             out.push('\n');
         }
     }
@@ -81,16 +98,41 @@ pub fn render(table: &pb::MetricTable, unit: pb::MetricUnit, format: Format) -> 
     };
     match format {
         Format::Table => {
-            let mut rows = vec![table.dimensions.iter().cloned().chain([value_header.to_string()]).collect::<Vec<_>>()];
+            let mut rows = vec![
+                table
+                    .dimensions
+                    .iter()
+                    .cloned()
+                    .chain([value_header.to_string()])
+                    .collect::<Vec<_>>(),
+            ];
             for r in &table.rows {
                 let mut row: Vec<String> = r.dimensions.iter().map(|d| d.label.clone()).collect();
-                row.push(r.cell.as_ref().map(|c| cell_text(c, unit)).unwrap_or_default());
+                row.push(
+                    r.cell
+                        .as_ref()
+                        .map(|c| cell_text(c, unit))
+                        .unwrap_or_default(),
+                );
                 rows.push(row);
             }
             for t in &table.totals {
-                let mut row = vec![t.dimensions.first().map(|d| d.label.clone()).unwrap_or_default()];
-                row.extend(std::iter::repeat_n("All".to_string(), table.dimensions.len().saturating_sub(1)));
-                row.push(t.cell.as_ref().map(|c| cell_text(c, unit)).unwrap_or_default());
+                let mut row = vec![
+                    t.dimensions
+                        .first()
+                        .map(|d| d.label.clone())
+                        .unwrap_or_default(),
+                ];
+                row.extend(std::iter::repeat_n(
+                    "All".to_string(),
+                    table.dimensions.len().saturating_sub(1),
+                ));
+                row.push(
+                    t.cell
+                        .as_ref()
+                        .map(|c| cell_text(c, unit))
+                        .unwrap_or_default(),
+                );
                 rows.push(row);
             }
             let mut out = align(&rows);
@@ -98,7 +140,8 @@ pub fn render(table: &pb::MetricTable, unit: pb::MetricUnit, format: Format) -> 
                 r.cell.as_ref().is_some_and(|c| {
                     matches!(
                         pb::DisclosureStatus::try_from(c.status),
-                        Ok(pb::DisclosureStatus::SuppressedPrimary | pb::DisclosureStatus::SuppressedSecondary)
+                        Ok(pb::DisclosureStatus::SuppressedPrimary
+                            | pb::DisclosureStatus::SuppressedSecondary)
                     )
                 })
             });
@@ -115,16 +158,27 @@ pub fn render(table: &pb::MetricTable, unit: pb::MetricUnit, format: Format) -> 
                 let mut dims = dims;
                 dims.resize(table.dimensions.len(), "*".to_string());
                 let cell = r.cell.unwrap_or_default();
-                let suppressed = status_name(&cell).starts_with("suppressed") || status_name(&cell) == "no_data";
-                let value = if suppressed { String::new() } else { format!("{}", cell.value) };
-                out.push_str(&format!("{},{value},{},{}\n", dims.join(","), status_name(&cell), cell.base));
+                let suppressed =
+                    status_name(&cell).starts_with("suppressed") || status_name(&cell) == "no_data";
+                let value = if suppressed {
+                    String::new()
+                } else {
+                    format!("{}", cell.value)
+                };
+                out.push_str(&format!(
+                    "{},{value},{},{}\n",
+                    dims.join(","),
+                    status_name(&cell),
+                    cell.base
+                ));
             }
             out
         }
         Format::Json => {
             let row = |r: &pb::MetricRow| {
                 let cell = r.cell.unwrap_or_default();
-                let suppressed = status_name(&cell).starts_with("suppressed") || status_name(&cell) == "no_data";
+                let suppressed =
+                    status_name(&cell).starts_with("suppressed") || status_name(&cell) == "no_data";
                 serde_json::json!({
                     "dimensions": r.dimensions.iter().map(|d| (d.dimension.clone(), serde_json::Value::String(d.value.clone()))).collect::<serde_json::Map<_, _>>(),
                     "value": if suppressed { serde_json::Value::Null } else { serde_json::json!(cell.value) },
@@ -147,7 +201,11 @@ pub fn render(table: &pb::MetricTable, unit: pb::MetricUnit, format: Format) -> 
 }
 
 fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -157,10 +215,22 @@ mod tests {
     fn table() -> pb::MetricTable {
         let row = |area: &str, value: f64, status: pb::DisclosureStatus| pb::MetricRow {
             dimensions: vec![
-                pb::DimensionValue { dimension: "period".into(), value: "2025-01".into(), label: "2025-01".into() },
-                pb::DimensionValue { dimension: "area".into(), value: area.into(), label: area.into() },
+                pb::DimensionValue {
+                    dimension: "period".into(),
+                    value: "2025-01".into(),
+                    label: "2025-01".into(),
+                },
+                pb::DimensionValue {
+                    dimension: "area".into(),
+                    value: area.into(),
+                    label: area.into(),
+                },
             ],
-            cell: Some(pb::Cell { value, status: status as i32, base: value as u64 }),
+            cell: Some(pb::Cell {
+                value,
+                status: status as i32,
+                base: value as u64,
+            }),
         };
         pb::MetricTable {
             dimensions: vec!["period".into(), "area".into()],
@@ -169,8 +239,16 @@ mod tests {
                 row("E23000002", 0.0, pb::DisclosureStatus::SuppressedPrimary),
             ],
             totals: vec![pb::MetricRow {
-                dimensions: vec![pb::DimensionValue { dimension: "period".into(), value: "2025-01".into(), label: "2025-01".into() }],
-                cell: Some(pb::Cell { value: 23.0, status: pb::DisclosureStatus::Released as i32, base: 23 }),
+                dimensions: vec![pb::DimensionValue {
+                    dimension: "period".into(),
+                    value: "2025-01".into(),
+                    label: "2025-01".into(),
+                }],
+                cell: Some(pb::Cell {
+                    value: 23.0,
+                    status: pb::DisclosureStatus::Released as i32,
+                    base: 23,
+                }),
             }],
             ..Default::default()
         }
@@ -179,7 +257,10 @@ mod tests {
     #[test]
     fn suppressed_cells_are_marked_never_zero() {
         let text = render(&table(), pb::MetricUnit::Count, Format::Table);
-        assert!(text.contains("[c]") && text.contains("[c2]") && text.contains(LEGEND), "{text}");
+        assert!(
+            text.contains("[c]") && text.contains("[c2]") && text.contains(LEGEND),
+            "{text}"
+        );
         assert!(!text.contains(" 20\n"), "a suppressed value leaked: {text}");
         let csv = render(&table(), pb::MetricUnit::Count, Format::Csv);
         assert!(csv.contains("2025-01,E23000002,,suppressed,"), "{csv}");

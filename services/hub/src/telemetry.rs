@@ -209,7 +209,8 @@ pub fn init_json_logs() {
 /// Human-readable logs for interactive commands (warnings and errors; per-RPC failures, which
 /// the commands report themselves, only as errors).
 pub fn init_plain_logs() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,vawg_server::telemetry=error"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,vawg_server::telemetry=error"));
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(fmt::layer().with_writer(std::io::stderr))

@@ -88,6 +88,13 @@ impl From<IngestError> for Status {
                     "the record was written concurrently; resend to see its status",
                 )
             }
+            IngestError::Store(ref s) if s.is_storage_full() => {
+                tracing::error!(error = %e, "the database's storage is full");
+                Status::resource_exhausted(
+                    "the hub's storage is full; nothing from this request was stored, retry \
+                     later (resending is idempotent)",
+                )
+            }
             IngestError::Store(ref s) if s.is_unavailable() => {
                 tracing::warn!(error = %e, "database unavailable");
                 Status::unavailable("the database is unavailable; nothing was stored, retry")

@@ -8,7 +8,7 @@
 //! deadlock) serialise concurrent refreshes of the same entity; SQLite has
 //! one writer at a time anyway.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sqlx::Row;
 use vawg_hub::aggregate::{
@@ -123,11 +123,18 @@ pub async fn refresh(conn: &mut Conn<'_>, entities: BTreeSet<EntityKey>) -> Resu
     apply_delta(conn, &delta).await
 }
 
-fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `n` bind placeholders numbered from `from`, bound in order: `$from, …` on PostgreSQL, plain
+/// `?` on SQLite. Not `$N` on SQLite: sqlx asks SQLite for every parameter's name, a linear
+/// scan of the statement's named parameters, so a statement with thousands of `$N` parameters
+/// binds in quadratic time — it was half of ingest's CPU time in the profile (BENCHMARKS.md).
+fn placeholders(conn: &Conn<'_>, from: usize, n: usize) -> String {
+    match conn {
+        Conn::Sqlite(_) => vec!["?"; n].join(", "),
+        Conn::Postgres(_) => (from..from + n)
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }
 
 async fn stored_contributions(
@@ -139,7 +146,7 @@ async fn stored_contributions(
         let sql = format!(
             "SELECT entity, {KEY_COLUMNS}, n_all, n_principal, n_principal_coc, amount FROM agg_contrib \
              WHERE entity IN ({})",
-            placeholders(1, chunk.len())
+            placeholders(conn, 1, chunk.len())
         );
         crate::with_conn!(conn, |c| {
             let mut q = sqlx::query(&sql);
@@ -164,7 +171,7 @@ async fn replace_contributions(
     for chunk in entities.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "DELETE FROM agg_contrib WHERE entity IN ({})",
-            placeholders(1, chunk.len())
+            placeholders(conn, 1, chunk.len())
         );
         crate::with_conn!(conn, |c| {
             let mut q = sqlx::query(&sql);
@@ -180,7 +187,7 @@ async fn replace_contributions(
         .collect();
     for chunk in rows.chunks(ROWS_PER_STATEMENT / 2) {
         let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(i * 16 + 1, 16)))
+            .map(|i| format!("({})", placeholders(conn, i * 16 + 1, 16)))
             .collect();
         let sql = format!(
             "INSERT INTO agg_contrib (entity, {KEY_COLUMNS}, n_all, n_principal, n_principal_coc, amount) VALUES {}",
@@ -208,7 +215,7 @@ async fn apply_delta(
     let rows: Vec<(&FactKey, &FactValue)> = delta.iter().collect();
     for chunk in rows.chunks(ROWS_PER_STATEMENT / 2) {
         let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(i * 15 + 1, 15)))
+            .map(|i| format!("({})", placeholders(conn, i * 15 + 1, 15)))
             .collect();
         let sql = format!(
             "INSERT INTO agg_counts ({KEY_COLUMNS}, n_all, n_principal, n_principal_coc, amount) VALUES {} \
@@ -606,7 +613,7 @@ pub async fn load_entities(
             };
             let sql = format!(
                 "SELECT {FACT_COLUMNS} FROM records WHERE {live}{extra} AND {column} IN ({})",
-                placeholders(1, chunk.len())
+                placeholders(conn, 1, chunk.len())
             );
             crate::with_conn!(conn, |c| {
                 let mut q = sqlx::query(&sql);
@@ -621,29 +628,57 @@ pub async fn load_entities(
             });
         }
     }
+    // Index the loaded records by every key an entity can name, so matching is linear in the
+    // records, not entities × records (the profile showed the nested scan).
     let is_crime = |r: &FactRecord| r.kind() == vawg_hub::pb::EventKind::CrimeRecorded;
+    let mut by_case: HashMap<&str, Vec<&FactRecord>> = HashMap::new();
+    let mut by_victim: HashMap<&str, Vec<&FactRecord>> = HashMap::new();
+    let mut by_suspect: HashMap<&str, Vec<&FactRecord>> = HashMap::new();
+    for r in loaded.values() {
+        if let Some(c) = &r.case_ref {
+            by_case.entry(c).or_default().push(r);
+        }
+        if is_crime(r) {
+            if let Some(v) = &r.victim {
+                by_victim.entry(v).or_default().push(r);
+            }
+            if let Some(s) = &r.suspect {
+                by_suspect.entry(s).or_default().push(r);
+            }
+        }
+    }
+    let cloned = |rs: Option<&Vec<&FactRecord>>| -> Vec<FactRecord> {
+        rs.map(|rs| rs.iter().map(|r| (*r).clone()).collect())
+            .unwrap_or_default()
+    };
     let mut out: BTreeMap<EntityKey, Vec<FactRecord>> = BTreeMap::new();
     for e in entities {
-        let matching: Vec<FactRecord> = loaded
-            .values()
-            .filter(|r| match e {
-                EntityKey::Record(id) => r.record_id == *id,
-                EntityKey::Relationship { victim, suspect } => {
-                    match suspect.strip_prefix("unknown:") {
-                        Some(id) => id.parse::<i64>().is_ok_and(|id| r.record_id == id),
-                        None => {
-                            is_crime(r)
-                                && r.victim.as_ref() == Some(victim)
-                                && r.suspect.as_ref() == Some(suspect)
-                        }
-                    }
+        // Records in record-id order, as the scan over `loaded` gave them.
+        let matching: Vec<FactRecord> = match e {
+            EntityKey::Record(id) => loaded.get(id).cloned().into_iter().collect(),
+            EntityKey::Relationship { victim, suspect } => {
+                match suspect.strip_prefix("unknown:") {
+                    Some(id) => id
+                        .parse::<i64>()
+                        .ok()
+                        .and_then(|id| loaded.get(&id).cloned())
+                        .into_iter()
+                        .collect(),
+                    None => by_victim
+                        .get(victim.as_str())
+                        .map(|rs| {
+                            rs.iter()
+                                .filter(|r| r.suspect.as_ref() == Some(suspect))
+                                .map(|r| (*r).clone())
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                 }
-                EntityKey::Case(c) => r.case_ref.as_ref() == Some(c),
-                EntityKey::Victim(v) => is_crime(r) && r.victim.as_ref() == Some(v),
-                EntityKey::Suspect(s) => is_crime(r) && r.suspect.as_ref() == Some(s),
-            })
-            .cloned()
-            .collect();
+            }
+            EntityKey::Case(c) => cloned(by_case.get(c.as_str())),
+            EntityKey::Victim(v) => cloned(by_victim.get(v.as_str())),
+            EntityKey::Suspect(s) => cloned(by_suspect.get(s.as_str())),
+        };
         out.insert(e.clone(), matching);
     }
     Ok(out)
@@ -658,10 +693,10 @@ pub async fn entities_of_sources(
 ) -> Result<BTreeSet<EntityKey>, StoreError> {
     let mut out = BTreeSet::new();
     for chunk in source_ids.chunks(500) {
-        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
         let sql = format!(
-            "SELECT {FACT_COLUMNS} FROM records WHERE agency_id = $1 AND source_record_id IN ({}) AND is_current",
-            placeholders.join(", ")
+            "SELECT {FACT_COLUMNS} FROM records WHERE agency_id = {} AND source_record_id IN ({}) AND is_current",
+            placeholders(conn, 1, 1),
+            placeholders(conn, 2, chunk.len())
         );
         crate::with_conn!(conn, |c| {
             let mut q = sqlx::query(&sql).bind(agency_id);

@@ -99,6 +99,21 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the database's storage is full (SQLite `SQLITE_FULL`: the disk or
+    /// `max_page_count`; PostgreSQL class 53, insufficient resources: disk full, out of
+    /// memory, too many connections). Nothing was written; a client may retry later.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(db)) => {
+                let code = db.code();
+                let code = code.as_deref().unwrap_or("");
+                // SQLite reports the primary result code 13 (SQLITE_FULL) or an extended one.
+                code == "13" || code.starts_with("53") || db.message().contains("disk is full")
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the error is transient (the database went away) so a client may retry.
     pub fn is_unavailable(&self) -> bool {
         matches!(

@@ -455,12 +455,11 @@ impl Store {
                     .await?
             }
             Pool::Postgres(p) => {
-                let rows: Vec<RevisionRow<i32>> =
-                    sqlx::query_as(SQL)
-                        .bind(agency_id)
-                        .bind(source_record_id)
-                        .fetch_all(p)
-                        .await?;
+                let rows: Vec<RevisionRow<i32>> = sqlx::query_as(SQL)
+                    .bind(agency_id)
+                    .bind(source_record_id)
+                    .fetch_all(p)
+                    .await?;
                 rows.into_iter()
                     .map(|(a, b, c, d, e, f, g, h)| (a, i64::from(b), c, d, e, f, g, h))
                     .collect()
