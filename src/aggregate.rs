@@ -83,29 +83,7 @@ impl FactRecord {
     }
 }
 
-/// The event kind of an event.
-pub fn event_kind(event: &Event) -> EventKind {
-    match event {
-        Event::CrimeRecorded(_) => EventKind::CrimeRecorded,
-        Event::PoliceOutcome(_) => EventKind::PoliceOutcome,
-        Event::CpsReferral(_) => EventKind::CpsReferral,
-        Event::ChargingDecision(_) => EventKind::ChargingDecision,
-        Event::ProsecutionOutcome(_) => EventKind::ProsecutionOutcome,
-        Event::CourtOutcome(_) => EventKind::CourtOutcome,
-        Event::ProtectiveOrder(_) => EventKind::ProtectiveOrder,
-        Event::VictimWithdrawal(_) => EventKind::VictimWithdrawal,
-        Event::MaracReferral(_) => EventKind::MaracReferral,
-        Event::SupportReferral(_) => EventKind::SupportReferral,
-        Event::SupportProvided(_) => EventKind::SupportProvided,
-        Event::UnableToSupport(_) => EventKind::UnableToSupport,
-        Event::HealthDisclosure(_) => EventKind::HealthDisclosure,
-        Event::HealthReferral(_) => EventKind::HealthReferral,
-        Event::EncompassNotification(_) => EventKind::EncompassNotification,
-        Event::DomesticHomicide(_) => EventKind::DomesticHomicide,
-        Event::VictimSatisfaction(_) => EventKind::VictimSatisfaction,
-        Event::FundingReturn(_) => EventKind::FundingReturn,
-    }
-}
+pub use crate::policy::event_kind;
 
 /// An entity whose contributions are recomputed together.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -2,7 +2,10 @@
 //! of agency produce which kinds of record. The firewall enforces them as hard rules after the
 //! policy engine; ingest reports them per record.
 
-use crate::{identity::AgencyKind, pb::EventKind};
+use crate::{
+    identity::AgencyKind,
+    pb::{EventKind, vawg_record::Event},
+};
 
 /// Whether an agency of `kind` may submit records of `event` kind. Deny by default: anything
 /// not listed is refused (a school cannot submit a court outcome; immigration enforcement
@@ -46,6 +49,30 @@ pub fn may_produce(kind: AgencyKind, event: EventKind) -> bool {
         E::HealthDisclosure | E::HealthReferral => kind == A::Health,
         E::VictimSatisfaction => matches!(kind, A::Police | A::Court | A::SupportService),
         E::FundingReturn => matches!(kind, A::Commissioner | A::LocalAuthority),
+    }
+}
+
+/// The event kind of a record's event (the `event` oneof of `VawgRecord`).
+pub fn event_kind(event: &Event) -> EventKind {
+    match event {
+        Event::CrimeRecorded(_) => EventKind::CrimeRecorded,
+        Event::PoliceOutcome(_) => EventKind::PoliceOutcome,
+        Event::CpsReferral(_) => EventKind::CpsReferral,
+        Event::ChargingDecision(_) => EventKind::ChargingDecision,
+        Event::ProsecutionOutcome(_) => EventKind::ProsecutionOutcome,
+        Event::CourtOutcome(_) => EventKind::CourtOutcome,
+        Event::ProtectiveOrder(_) => EventKind::ProtectiveOrder,
+        Event::VictimWithdrawal(_) => EventKind::VictimWithdrawal,
+        Event::MaracReferral(_) => EventKind::MaracReferral,
+        Event::SupportReferral(_) => EventKind::SupportReferral,
+        Event::SupportProvided(_) => EventKind::SupportProvided,
+        Event::UnableToSupport(_) => EventKind::UnableToSupport,
+        Event::HealthDisclosure(_) => EventKind::HealthDisclosure,
+        Event::HealthReferral(_) => EventKind::HealthReferral,
+        Event::EncompassNotification(_) => EventKind::EncompassNotification,
+        Event::DomesticHomicide(_) => EventKind::DomesticHomicide,
+        Event::VictimSatisfaction(_) => EventKind::VictimSatisfaction,
+        Event::FundingReturn(_) => EventKind::FundingReturn,
     }
 }
 

@@ -45,6 +45,8 @@ impl Drop for Tmpfs {
 
 #[tokio::test]
 async fn fault_sqlite_disk_full_is_a_clear_error_and_corrupts_nothing() {
+    // The hub's log in the test output, for when this fails.
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     let scratch = tempfile::tempdir().unwrap();
     let Some(disk) = Tmpfs::mount(scratch.path().join("disk"), "1536k") else {
         eprintln!("SKIPPED: mounting a tmpfs needs root; disk-full not exercised");

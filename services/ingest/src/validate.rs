@@ -124,28 +124,7 @@ pub fn event_kind_name(kind: EventKind) -> &'static str {
 }
 
 /// The event kind of a oneof value.
-pub fn event_kind_of(event: &Event) -> EventKind {
-    match event {
-        Event::CrimeRecorded(_) => EventKind::CrimeRecorded,
-        Event::PoliceOutcome(_) => EventKind::PoliceOutcome,
-        Event::CpsReferral(_) => EventKind::CpsReferral,
-        Event::ChargingDecision(_) => EventKind::ChargingDecision,
-        Event::ProsecutionOutcome(_) => EventKind::ProsecutionOutcome,
-        Event::CourtOutcome(_) => EventKind::CourtOutcome,
-        Event::ProtectiveOrder(_) => EventKind::ProtectiveOrder,
-        Event::VictimWithdrawal(_) => EventKind::VictimWithdrawal,
-        Event::MaracReferral(_) => EventKind::MaracReferral,
-        Event::SupportReferral(_) => EventKind::SupportReferral,
-        Event::SupportProvided(_) => EventKind::SupportProvided,
-        Event::UnableToSupport(_) => EventKind::UnableToSupport,
-        Event::HealthDisclosure(_) => EventKind::HealthDisclosure,
-        Event::HealthReferral(_) => EventKind::HealthReferral,
-        Event::EncompassNotification(_) => EventKind::EncompassNotification,
-        Event::DomesticHomicide(_) => EventKind::DomesticHomicide,
-        Event::VictimSatisfaction(_) => EventKind::VictimSatisfaction,
-        Event::FundingReturn(_) => EventKind::FundingReturn,
-    }
-}
+pub use vawg_hub::policy::event_kind as event_kind_of;
 
 /// The path segment of an event kind inside the oneof (`crime_recorded`, …).
 fn event_field(kind: EventKind) -> String {
