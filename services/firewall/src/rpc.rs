@@ -29,6 +29,22 @@ pub fn classify(path: &str) -> Option<(pb::Action, pb::Purpose)> {
     })
 }
 
+/// Whether `path` may be called on the dashboard listener (bearer token, no client
+/// certificate): the read-only aggregate and reference RPCs the dashboard uses, nothing that
+/// reaches records, notifications, policies or the audit log.
+pub fn dashboard_allows(path: &str) -> bool {
+    matches!(
+        path.strip_prefix('/').and_then(|p| p.split_once('/')),
+        Some((
+            "vawg.v1.MetricsService",
+            "ListMetrics" | "QueryMetric" | "CompareDefinitions"
+        )) | Some((
+            "vawg.v1.DefinitionService",
+            "ListDefinitions" | "GetDefinition" | "Classify"
+        ))
+    )
+}
+
 /// The token scope an action needs.
 pub fn required_scope(action: pb::Action) -> Option<&'static str> {
     use pb::Action as A;
@@ -69,5 +85,35 @@ mod tests {
         assert_eq!(classify("/vawg.v1.SecretService/Dump"), None);
         assert_eq!(classify("/vawg.v1.ExchangeService/Unknown"), None);
         assert_eq!(classify("nonsense"), None);
+    }
+
+    #[test]
+    fn the_dashboard_reaches_aggregates_and_reference_data_only() {
+        for path in [
+            "/vawg.v1.MetricsService/QueryMetric",
+            "/vawg.v1.MetricsService/CompareDefinitions",
+            "/vawg.v1.MetricsService/ListMetrics",
+            "/vawg.v1.DefinitionService/GetDefinition",
+        ] {
+            assert!(dashboard_allows(path), "{path}");
+            let (action, _) = classify(path).expect(path);
+            assert!(
+                matches!(action, pb::Action::ReadAggregates | pb::Action::ReadReference),
+                "{path}"
+            );
+        }
+        for path in [
+            "/vawg.v1.IngestService/SubmitBatch",
+            "/vawg.v1.ExchangeService/RequestRecords",
+            "/vawg.v1.ExchangeService/Subscribe",
+            "/vawg.v1.ExchangeService/GetSealingKey",
+            "/vawg.v1.FirewallService/ReadAudit",
+            "/vawg.v1.FirewallService/CheckPurpose",
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "/vawg.v1.MetricsService/Unknown",
+            "/vawg.v1.MetricsService",
+        ] {
+            assert!(!dashboard_allows(path), "{path}");
+        }
     }
 }

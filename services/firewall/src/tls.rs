@@ -64,6 +64,30 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
+/// The dashboard listener's configuration: the same server identity (`server_cert`, `server_key`)
+/// but no client certificate asked for, since browsers cannot practically hold an agency's.
+/// Callers there authenticate by bearer token alone and reach read-only aggregates only (see
+/// [`crate::layer::AuthMode::TokenOnlyAggregates`]). HTTP/2 and HTTP/1.1 offered by ALPN.
+pub fn server_config_without_client_auth(
+    server_cert: &Path,
+    server_key: &Path,
+) -> Result<Arc<ServerConfig>, Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&read(server_cert)?)
+        .collect::<Result<_, _>>()
+        .map_err(|e| Error::Keys(format!("{}: {e}", server_cert.display())))?;
+    let key = PrivateKeyDer::from_pem_slice(&read(server_key)?)
+        .map_err(|e| Error::Keys(format!("{}: {e}", server_key.display())))?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Keys(format!("TLS versions: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| Error::Keys(format!("server certificate: {e}")))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// Why a handshake was refused, in words, when it was about the client's certificate.
 fn client_cert_problem(e: &io::Error) -> Option<String> {
     use rustls::{CertificateError as C, Error as R};

@@ -36,6 +36,9 @@ pub struct Application {
     local_addr: SocketAddr,
     /// The plaintext health-only listener, when `health_listen` is set.
     health_listener: Option<TcpListener>,
+    /// The dashboard listener (static page + gRPC-Web, token only, aggregates only) and its
+    /// TLS configuration (no client certificates), when `dashboard_listen` is set.
+    dashboard: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
     definitions: Arc<DefinitionSet>,
     settings: Settings,
     store: Store,
@@ -102,10 +105,23 @@ impl Application {
             ),
             None => None,
         };
+        let dashboard = match (settings.dashboard_listen, settings.tls.as_ref()) {
+            (Some(addr), Some(tls)) => Some((
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the dashboard listener {addr}"))?,
+                vawg_firewall::tls::server_config_without_client_auth(
+                    &tls.server_cert,
+                    &tls.server_key,
+                )?,
+            )),
+            _ => None,
+        };
         Ok(Application {
             listener,
             local_addr,
             health_listener,
+            dashboard,
             definitions,
             settings,
             store,
@@ -138,6 +154,14 @@ impl Application {
         self.health_listener
             .as_ref()
             .and_then(|l| l.local_addr().ok())
+    }
+
+    /// The address of the dashboard listener, when `dashboard_listen` is set (with the real
+    /// port when 0 was asked for): `https://{addr}/` is the dashboard.
+    pub fn dashboard_addr(&self) -> Option<SocketAddr> {
+        self.dashboard
+            .as_ref()
+            .and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// Serves until `shutdown` completes, then stops accepting and lets in-flight calls finish.
@@ -196,6 +220,54 @@ impl Application {
                         tokio_stream::wrappers::TcpListenerStream::new(listener),
                         async {
                             let _ = health_stopped.await;
+                        },
+                    ),
+            )
+        });
+        // The dashboard: its page, and gRPC-Web calls through the same auth layer in its
+        // token-only, aggregates-only mode (only the metrics and definitions services are
+        // mounted, and the layer refuses everything else first). It stops when the drain starts.
+        let dashboard = self.dashboard.map(|(listener, tls)| {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(%addr, "dashboard serving at https://{addr}/ (bearer token, aggregates only)");
+            }
+            let mut draining = draining.clone();
+            let definitions = served.contains(ServiceName::Definitions).then(|| {
+                DefinitionServiceServer::new(DefinitionApi::new(self.definitions.clone()))
+                    .max_decoding_message_size(max)
+            });
+            let metrics = served.contains(ServiceName::Metrics).then(|| {
+                MetricsServiceServer::new(self.metrics.clone()).max_decoding_message_size(max)
+            });
+            tokio::spawn(
+                Server::builder()
+                    .accept_http1(true)
+                    .layer(crate::dashboard::AssetsLayer)
+                    .layer(tonic_web::GrpcWebLayer::new())
+                    .layer(crate::telemetry::RpcLayer::new())
+                    // No certificate here, so no per-agency limit applies; the caller's
+                    // deadline is still enforced over the whole call.
+                    .layer(vawg_firewall::limits::AgencyLimitLayer::new(
+                        vawg_firewall::limits::AgencyLimitSettings {
+                            requests_per_second: self.settings.limits.agency_requests_per_second,
+                            burst: self.settings.limits.agency_burst,
+                            max_concurrent: self.settings.limits.agency_max_concurrent,
+                        },
+                    ))
+                    .layer(self.auth.token_only_aggregates())
+                    .add_optional_service(definitions)
+                    .add_optional_service(metrics)
+                    .serve_with_incoming_shutdown(
+                        vawg_firewall::tls::incoming_with_timeout(
+                            listener,
+                            tls,
+                            self.firewall.clone(),
+                            std::time::Duration::from_millis(
+                                self.settings.limits.tls_handshake_timeout_ms.max(1),
+                            ),
+                        ),
+                        async move {
+                            let _ = draining.wait_for(|d| *d).await;
                         },
                     ),
             )
@@ -268,6 +340,15 @@ impl Application {
             ),
         }
         health_checks.abort();
+        if let Some(dashboard) = dashboard {
+            // It began draining with the main listener; gRPC-Web calls are short.
+            match tokio::time::timeout(grace, dashboard).await {
+                Ok(joined) => joined
+                    .context("joining the dashboard listener")?
+                    .context("serving the dashboard listener")?,
+                Err(_) => tracing::warn!("the dashboard listener outlived the drain deadline"),
+            }
+        }
         let _ = stop_health.send(());
         if let Some(probe) = health_probe {
             probe

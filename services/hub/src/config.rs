@@ -21,6 +21,13 @@ pub struct Settings {
     /// certificates, for orchestrators' probes (Kubernetes gRPC probes cannot present a client
     /// certificate). It reveals serving status and nothing else. Unset: no such listener.
     pub health_listen: Option<SocketAddr>,
+    /// Optional address for the central team's browser dashboard: its static page and gRPC-Web
+    /// over HTTPS with the hub's server certificate, WITHOUT client certificates (browsers
+    /// cannot practically hold an agency's). Every call there needs a bearer token naming a
+    /// registered, active agency, passes the firewall and the audit log like any other, and may
+    /// reach only the read-only aggregate RPCs (MetricsService, DefinitionService); everything
+    /// else is refused. Unset: no such listener.
+    pub dashboard_listen: Option<SocketAddr>,
     /// Database URL: `sqlite://path/to/file.db` (embedded default) or `postgres://…`.
     pub database_url: String,
     /// Folder of extra definition versions (`*.toml`); the embedded v1 is always present.
@@ -61,6 +68,7 @@ impl std::fmt::Debug for Settings {
         let Settings {
             listen,
             health_listen,
+            dashboard_listen,
             database_url,
             definitions_dir,
             limits,
@@ -79,6 +87,7 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("listen", listen)
             .field("health_listen", health_listen)
+            .field("dashboard_listen", dashboard_listen)
             .field("database_url", &redact_url(database_url))
             .field("definitions_dir", definitions_dir)
             .field("limits", limits)
@@ -447,6 +456,7 @@ impl Default for Settings {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             health_listen: None,
+            dashboard_listen: None,
             database_url: "sqlite://vawg-hub.db".to_string(),
             definitions_dir: None,
             limits: Limits::default(),

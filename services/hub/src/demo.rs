@@ -31,9 +31,19 @@ pub struct DemoArgs {
     /// Keep data here instead of a temporary folder.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Leave the hub running afterwards (on 127.0.0.1:50051) and print how to connect.
+    /// Leave the hub running afterwards (on 127.0.0.1:50051 unless `--listen` says otherwise,
+    /// with the dashboard on 127.0.0.1:8443 unless `--dashboard-listen` says otherwise) and print
+    /// how to connect.
     #[arg(long)]
     pub keep_running: bool,
+    /// Address for the gRPC listener (mutual TLS); port 0 picks a free port. Default: a free
+    /// port, or 127.0.0.1:50051 with `--keep-running`.
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Address for the browser dashboard (token only, aggregates only); port 0 picks a free
+    /// port. Default: none, or 127.0.0.1:8443 with `--keep-running`.
+    #[arg(long)]
+    pub dashboard_listen: Option<std::net::SocketAddr>,
     /// Synthetic victim journeys to generate.
     #[arg(long, default_value_t = 2000)]
     pub journeys: usize,
@@ -132,10 +142,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
     if args.keep_running {
         settings.listen = ([127, 0, 0, 1], 50051).into();
+        settings.dashboard_listen = Some(([127, 0, 0, 1], 8443).into());
+    }
+    if let Some(listen) = args.listen {
+        settings.listen = listen;
+    }
+    if let Some(dashboard) = args.dashboard_listen {
+        settings.dashboard_listen = Some(dashboard);
     }
     let app = Application::build(settings).await?;
     let store = app.store().clone();
     let addr = app.local_addr();
+    let dashboard_addr = app.dashboard_addr();
 
     let data = synth::generate(args.journeys, args.seed);
     let mut agencies: Vec<(String, AgencyKind, Vec<String>)> = data
@@ -173,6 +191,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         pki: pki.clone(),
     });
     println!("  hub listening on https://{addr} — mutual TLS and a bearer token on every call");
+    if let Some(dashboard) = dashboard_addr {
+        println!(
+            "  dashboard on https://{dashboard}/ — bearer token only, read-only aggregates only"
+        );
+    }
     println!("  data folder: {}", data_dir.display());
     let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
     for (_, kind, _) in &agencies {
@@ -330,6 +353,25 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             pki.agency_key(CENTRAL).display()
         );
         println!("  tests/clients/python/client.py {addr} --ca … --cert … --key … --token …");
+        if let Some(dashboard) = dashboard_addr {
+            // A token for the dashboard: aggregates and reference data only, 8 hours.
+            let mut spec = TokenSpec::new(
+                CENTRAL,
+                [
+                    vawg_hub::identity::scope::METRICS_READ,
+                    vawg_hub::identity::scope::REFERENCE_READ,
+                ],
+            );
+            spec.ttl_seconds = 8 * 3600;
+            let token = pki::mint_token(&pki.jwt_key(), &spec)?;
+            println!(
+                "\nThe dashboard: open https://{dashboard}/ (the development CA is {}; trust it or \
+                 accept the warning) and sign in as the central team with this token:",
+                pki.ca_cert().display()
+            );
+            println!("dashboard-url: https://{dashboard}/");
+            println!("dashboard-token: {token}");
+        }
         println!("Stop with Ctrl-C.");
         telemetry::shutdown_signal().await;
     }

@@ -11,6 +11,7 @@ pub mod bench_query;
 pub mod bench_rpc;
 pub mod config;
 pub mod connect;
+pub mod dashboard;
 pub mod definitions;
 pub mod demo;
 pub mod health;

@@ -147,6 +147,13 @@ impl Store {
                 .busy_timeout(Duration::from_secs(10));
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
+                // A connection whose transaction could not end (a COMMIT refused with
+                // SQLITE_FULL is rolled back by SQLite, and the ROLLBACK sqlx then sends fails,
+                // leaving its depth count above zero) would refuse every later transaction:
+                // such a connection is closed rather than returned to the pool.
+                .after_release(|conn, _| {
+                    Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+                })
                 .connect_with(opts)
                 .await?;
             Ok(Store {

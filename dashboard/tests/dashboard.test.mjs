@@ -1,0 +1,389 @@
+// Browser tests of the dashboard: a real hub with synthetic data (`vawg-hub demo --keep-running`
+// on free ports), headless Chromium (Debian's package) driven by playwright-core. Signs in with
+// the token the demo prints, opens every view, checks what the page shows (through each view's
+// CSV export and tables) against the gRPC API (`vawg-hub metrics … --format json` over mutual
+// TLS), checks that suppressed cells render as suppressed, and saves a screenshot per view.
+//
+// Environment: VAWG_HUB_BIN (default ../target/debug/vawg-hub), PLAYWRIGHT_CORE_DIR (folder
+// holding node_modules/playwright-core; default ../.ci/.cache/playwright), CHROMIUM (default
+// /usr/bin/chromium), VAWG_ARTIFACTS (screenshots; default ../.ci/artifacts/dashboard).
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { createRequire } from "node:module";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createInterface } from "node:readline";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, "../..");
+const bin = process.env.VAWG_HUB_BIN ?? join(repo, "target/debug/vawg-hub");
+const playwrightDir = process.env.PLAYWRIGHT_CORE_DIR ?? join(repo, ".ci/.cache/playwright");
+const { chromium } = createRequire(join(playwrightDir, "package.json"))("playwright-core");
+const artifacts = process.env.VAWG_ARTIFACTS ?? join(repo, ".ci/artifacts/dashboard");
+const FROM = "2020-04-01";
+const TO = "2024-03-31";
+const STARTUP_DEADLINE_MS = 300_000;
+
+let demo;
+let dataDir;
+let grpcAddr;
+let dashboardUrl;
+let token;
+let browser;
+let page;
+
+/** Starts the demo and waits (with a deadline) for the lines naming its addresses and token. */
+async function startHub() {
+  dataDir = mkdtempSync(join(tmpdir(), "vawg-dashboard-"));
+  demo = spawn(
+    bin,
+    ["demo", "--keep-running", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--dashboard-listen", "127.0.0.1:0", "--journeys", "2000"],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let stderr = "";
+  demo.stderr.on("data", (d) => {
+    stderr = (stderr + d).slice(-4000);
+  });
+  const lines = createInterface({ input: demo.stdout });
+  await new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the demo did not print the dashboard token in time:\n${stderr}`)), STARTUP_DEADLINE_MS);
+    demo.on("exit", (code) => reject(new Error(`the demo exited (${code}) before serving:\n${stderr}`)));
+    lines.on("line", (line) => {
+      const hub = line.match(/hub listening on https:\/\/(\S+)/);
+      if (hub) grpcAddr = hub[1];
+      if (line.startsWith("dashboard-url: ")) dashboardUrl = line.slice("dashboard-url: ".length).trim();
+      if (line.startsWith("dashboard-token: ")) {
+        token = line.slice("dashboard-token: ".length).trim();
+        clearTimeout(timer);
+        resolvePromise();
+      }
+    });
+  });
+  assert.ok(grpcAddr && dashboardUrl && token, "the demo printed its addresses and a token");
+  // A token file for the command-line client (the same central agency, over mutual TLS).
+  writeFileSync(join(dataDir, "central.jwt"), token);
+}
+
+/** `vawg-hub metrics <args>` as the central team over mutual TLS + token. */
+function cli(args) {
+  const pki = join(dataDir, "pki");
+  return execFileSync(
+    bin,
+    [
+      "metrics",
+      ...args,
+      "--server", `https://${grpcAddr}`,
+      "--ca", join(pki, "ca.pem"),
+      "--cert", join(pki, "agencies/central-analysis.pem"),
+      "--key", join(pki, "agencies/central-analysis.key"),
+      "--token-file", join(dataDir, "central.jwt"),
+    ],
+    { encoding: "utf8" },
+  );
+}
+
+/** A metric table from the gRPC API, as JSON. */
+function apiQuery(metric, extra = []) {
+  return JSON.parse(cli(["query", "--metric", metric, "--from", FROM, "--to", TO, "--format", "json", ...extra]));
+}
+
+/** Opens a view by its address and waits until it has rendered. */
+async function open(hash, viewId) {
+  await page.evaluate((h) => {
+    window.location.hash = h;
+  }, hash);
+  await page.waitForSelector(`#view[data-loaded="${viewId}"]`, { timeout: 60_000 });
+  const error = await page.$("#view .error");
+  assert.equal(error, null, error ? await error.textContent() : "");
+}
+
+/** The rows of a table by test id: text of each cell (the mark alone for marked cells). */
+async function tableRows(testId) {
+  return page.$$eval(`[data-testid="${testId}"] tbody tr`, (rows) =>
+    rows.map((r) => [...r.cells].map((c) => (c.querySelector("abbr")?.textContent ?? c.textContent ?? "").trim())),
+  );
+}
+
+/** Clicks "Export as CSV" and returns the file's rows. */
+async function exportCsv() {
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
+  const text = readFileSync(await download.path(), "utf8");
+  const rows = [];
+  for (const line of text.split("\r\n").filter(Boolean)) {
+    const cells = [];
+    let cur = "";
+    let quoted = false;
+    for (let i = 0; i < line.length; i++) {
+      const ch = line[i];
+      if (quoted && ch === '"' && line[i + 1] === '"') {
+        cur += '"';
+        i++;
+      } else if (ch === '"') quoted = !quoted;
+      else if (ch === "," && !quoted) {
+        cells.push(cur);
+        cur = "";
+      } else cur += ch;
+    }
+    cells.push(cur);
+    rows.push(cells);
+  }
+  return { header: rows[0], rows: rows.slice(1), name: download.suggestedFilename() };
+}
+
+async function screenshot(name) {
+  await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+}
+
+/** The text the dashboard shows for a JSON cell of the API. */
+function shown(cell, unit) {
+  if (cell.status === "suppressed") return "[c]";
+  if (cell.status === "suppressed_secondary") return "[c2]";
+  if (cell.status === "no_data") return "-";
+  if (unit === "proportion") return `${(cell.value * 100).toFixed(1)}%`;
+  if (unit === "days") return cell.value.toFixed(1);
+  return Math.trunc(cell.value).toLocaleString("en-GB");
+}
+
+const key = (dims, names) => names.map((n) => dims[n]).join("|");
+
+/** Asserts that CSV rows (dimension columns, then value and status) match the API's rows. */
+function assertCsvMatches(csv, api, dimColumns) {
+  const byKey = new Map(api.rows.map((r) => [key(r.dimensions, api.dimensions), r]));
+  const valueAt = csv.header.indexOf("value");
+  const statusAt = csv.header.indexOf("status");
+  let matched = 0;
+  for (const row of csv.rows) {
+    const k = row.slice(0, dimColumns).join("|");
+    const want = byKey.get(k);
+    if (!want) continue; // totals rows
+    matched++;
+    assert.equal(row[statusAt], want.status, `status of ${k}`);
+    if (want.value === null) assert.equal(row[valueAt], "", `withheld ${k} exported without a value`);
+    else assert.equal(Number(row[valueAt]), want.value, `value of ${k}`);
+  }
+  assert.equal(matched, api.rows.length, "every row of the API is in the export");
+}
+
+describe("dashboard in headless Chromium against a hub with synthetic data", { timeout: 900_000 }, () => {
+  before(async () => {
+    mkdirSync(artifacts, { recursive: true });
+    await startHub();
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    });
+    // The hub's certificate comes from the demo's own development CA.
+    const context = await browser.newContext({ ignoreHTTPSErrors: true, acceptDownloads: true, viewport: { width: 1280, height: 900 } });
+    page = await context.newPage();
+    page.on("pageerror", (e) => console.error("page error:", e));
+    await page.goto(dashboardUrl);
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (demo && demo.exitCode === null) {
+      const exited = new Promise((r) => demo.once("exit", r));
+      demo.kill("SIGTERM");
+      await exited;
+    }
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test("a wrong token is refused, with the hub's reason", async () => {
+    await page.fill("#token", "not-a-token");
+    await page.click("#signin-form button[type=submit]");
+    await page.waitForSelector("#status.error");
+    assert.match(await page.textContent("#status"), /Sign-in failed\. Not signed in/);
+    assert.equal(await page.isVisible("#app"), false);
+    await screenshot("00-sign-in-refused");
+  });
+
+  test("sign in as the central team and see the catalogue", async () => {
+    await page.fill("#token", token);
+    await page.click("#signin-form button[type=submit]");
+    await page.waitForSelector('#view[data-loaded="catalogue"]', { timeout: 60_000 });
+    assert.match(await page.textContent("#who"), /central-analysis/);
+    const rows = await tableRows("catalogue-table");
+    const listed = cli(["list"])
+      .split("\n")
+      .slice(2)
+      .filter((l) => l.trim())
+      .map((l) => l.trim().split(/\s{2,}/)[1]);
+    assert.equal(rows.length, listed.length, "one row per metric of ListMetrics");
+    assert.deepEqual(rows.map((r) => r[0]).sort(), [...listed].sort());
+    const csv = await exportCsv();
+    assert.equal(csv.rows.length, listed.length);
+    assert.match(csv.name, /^vawg-catalogue-/);
+    await screenshot("01-catalogue");
+  });
+
+  test("keyboard: the views are reachable with Tab and Enter, and focus moves to the heading", async () => {
+    await page.focus('#nav a[data-view="catalogue"]');
+    for (let i = 0; i < 3; i++) await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("data-view")), "funnel");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector('#view[data-loaded="funnel"]', { timeout: 60_000 });
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "view-title");
+    assert.equal(await page.getAttribute('#nav a[data-view="funnel"]', "aria-current"), "page");
+  });
+
+  test("metric explorer: a time series by category matches QueryMetric", async () => {
+    await open("#/metric?metric=recorded_crimes&grain=2&level=1&scope=2&rule=2&by1=2&by2=0", "metric");
+    const api = apiQuery("recorded_crimes", ["--grain", "quarter", "--by", "category", "--scope", "women-and-girls", "--rule", "principal-crime"]);
+    const csv = await exportCsv();
+    assert.deepEqual(csv.header.slice(0, 2), ["period", "category"]);
+    assertCsvMatches(csv, api, 2);
+    const rows = await tableRows("metric-table");
+    assert.equal(rows.length, api.rows.length + api.totals.length);
+    const canvas = await page.$('[data-testid="metric-chart"] canvas');
+    assert.equal(await canvas.getAttribute("role"), "img");
+    assert.match(await canvas.getAttribute("aria-label"), /Recorded VAWG crimes.*table/);
+    await screenshot("02-metric-explorer");
+  });
+
+  test("suppressed cells are shown as suppressed, never as zero, and left out of the chart", async () => {
+    await open("#/metric?metric=recorded_crimes&grain=1&level=1&by1=1&by2=2", "metric");
+    const api = apiQuery("recorded_crimes", ["--grain", "month", "--by", "area", "--by", "category"]);
+    const suppressed = api.rows.filter((r) => r.status === "suppressed");
+    assert.ok(suppressed.length > 0, "the synthetic data has small counts at this level");
+    const rows = await tableRows("metric-table");
+    const marked = rows.filter((r) => r[r.length - 1] === "[c]");
+    assert.equal(marked.length, suppressed.length, "every primary-suppressed cell shows [c]");
+    // The first suppressed cell of the API, found by its period and area, shows [c], not 0.
+    const s = suppressed[0];
+    const row = rows.find((r) => r[0] === s.dimensions.period && r[1] === s.dimensions.area && r[r.length - 1] === "[c]");
+    assert.ok(row, `the row of ${JSON.stringify(s.dimensions)} is marked [c]`);
+    const explanation = await page.getAttribute('[data-testid="metric-table"] td.mark abbr', "title");
+    assert.match(explanation, /Suppressed/);
+    assert.ok(await page.isVisible('[data-testid="suppressed-note"]'), "the chart says what it leaves out");
+    assert.match(await page.textContent('[data-testid="suppressed-note"]'), /suppressed cells? not plotted/);
+    const csv = await exportCsv();
+    assertCsvMatches(csv, api, 3);
+    assert.ok(csv.rows.some((r) => r.includes("[c]") && r.includes("suppressed")));
+    await screenshot("03-suppressed-cells");
+  });
+
+  test("definition comparison: three scopes × three rules match CompareDefinitions", async () => {
+    await open("#/compare?metric=recorded_crimes", "compare");
+    const docs = cli(["compare", "--metric", "recorded_crimes", "--from", FROM, "--to", TO, "--format", "json"])
+      .split(/\n(?=\{)/)
+      .map((d) => JSON.parse(d));
+    assert.equal(docs.length, 9);
+    const csv = await exportCsv();
+    assert.equal(csv.rows.length, 9);
+    const totalAt = csv.header.indexOf("total");
+    csv.rows.forEach((row, i) => {
+      const total = docs[i].totals[0];
+      assert.equal(row[csv.header.indexOf("status")], total.status, `variant ${row[0]} ${row[1]}`);
+      assert.equal(row[totalAt] === "" ? null : Number(row[totalAt]), total.value, `variant ${row[0]} ${row[1]}`);
+    });
+    const grid = await tableRows("compare-grid");
+    assert.equal(grid.length, 3);
+    assert.ok(grid.every((r) => r.length === 4));
+    await screenshot("04-definition-comparison");
+  });
+
+  test("attrition funnel matches QueryMetric", async () => {
+    await open("#/funnel", "funnel");
+    const api = apiQuery("attrition_funnel", ["--by", "subtype"]);
+    const rows = await tableRows("funnel-table");
+    assert.equal(rows.length, api.rows.length);
+    rows.forEach((r, i) => assert.equal(r[1], shown(api.rows[i], "count"), `stage ${r[0]}`));
+    const csv = await exportCsv();
+    assert.equal(csv.rows.length, api.rows.length);
+    await screenshot("05-attrition-funnel");
+  });
+
+  test("referral-to-charge days: mean, median and p90 by category match QueryMetric", async () => {
+    await open("#/charge-days", "charge-days");
+    const csv = await exportCsv();
+    for (const [column, statistic] of [[2, "mean"], [3, "median"], [4, "p90"]]) {
+      const api = apiQuery("referral_to_charge_days", ["--by", "category", "--statistic", statistic]);
+      for (const r of api.rows) {
+        const row = csv.rows.find((c) => c[0] === r.dimensions.category);
+        assert.ok(row, `category ${r.dimensions.category}`);
+        assert.equal(row[column], shown(r, "days"), `${statistic} of ${r.dimensions.category}`);
+      }
+      const all = csv.rows.find((c) => c[0] === "ALL");
+      assert.equal(all[column], shown(api.totals[0], "days"), `${statistic} of all VAWG`);
+    }
+    await screenshot("06-referral-to-charge");
+  });
+
+  test("withdrawal by stage matches QueryMetric", async () => {
+    await open("#/withdrawal", "withdrawal");
+    const api = apiQuery("withdrawal_rate", ["--by", "subtype"]);
+    const csv = await exportCsv();
+    assert.equal(csv.rows.length, api.rows.length);
+    for (const r of api.rows) {
+      const row = csv.rows.find((c) => c[0] === r.dimensions.subtype);
+      assert.ok(row, `stage ${r.dimensions.subtype}`);
+      assert.equal(row[4], r.status);
+      if (r.value !== null) assert.equal(Number(row[3]), r.value);
+    }
+    await screenshot("07-withdrawal-by-stage");
+  });
+
+  test("support demand and unmet need match QueryMetric", async () => {
+    await open("#/support", "support");
+    const csv = await exportCsv();
+    const ids = ["support_referrals", "people_supported", "unable_to_support"];
+    for (const [i, id] of ids.entries()) {
+      const api = apiQuery(id, ["--grain", "quarter"]);
+      for (const r of api.rows) {
+        const row = csv.rows.find((c) => c[0] === "by_quarter" && c[1] === r.dimensions.period);
+        assert.ok(row, `${id} ${r.dimensions.period}`);
+        assert.equal(row[2 + i], shown(r, "count"), `${id} ${r.dimensions.period}`);
+      }
+    }
+    const reasons = apiQuery("unable_to_support", ["--by", "subtype"]);
+    const shownReasons = await tableRows("unmet-table");
+    assert.equal(shownReasons.length, reasons.rows.length);
+    reasons.rows.forEach((r, i) => assert.equal(shownReasons[i][1], shown(r, "count")));
+    await screenshot("08-support-and-unmet-need");
+  });
+
+  test("area comparison matches QueryMetric", async () => {
+    await open("#/areas?metric=charge_rate&level=1", "areas");
+    const api = apiQuery("charge_rate", ["--by", "area"]);
+    const csv = await exportCsv();
+    assertCsvMatches(csv, api, 1);
+    const rows = await tableRows("areas-table");
+    assert.equal(rows.length, api.rows.length + 1);
+    assert.equal(rows[rows.length - 1][1], shown(api.totals[0], "proportion"));
+    await screenshot("09-area-comparison");
+  });
+
+  test("every chart has a label and a data table beside it", async () => {
+    for (const [hash, id] of [["#/support", "support"], ["#/areas", "areas"]]) {
+      await open(hash, id);
+      const charts = await page.$$eval("figure.chart", (fs) =>
+        fs.map((f) => ({ label: f.querySelector("canvas")?.getAttribute("aria-label") ?? "", table: !!f.parentElement?.querySelector("table") })),
+      );
+      assert.ok(charts.length > 0);
+      for (const c of charts) {
+        assert.ok(c.label.length > 20, "the chart has a summary label");
+        assert.ok(c.table, "the chart has a table alternative");
+      }
+    }
+  });
+
+  test("sign out forgets the token", async () => {
+    await page.click("#signout");
+    assert.equal(await page.isVisible("#app"), false);
+    assert.equal(await page.inputValue("#token"), "");
+  });
+});
