@@ -150,9 +150,11 @@ function shown(cell, unit) {
 
 const key = (dims, names) => names.map((n) => dims[n]).join("|");
 
-/** Asserts that CSV rows (dimension columns, then value and status) match the API's rows. */
-function assertCsvMatches(csv, api, dimColumns) {
-  const byKey = new Map(api.rows.map((r) => [key(r.dimensions, api.dimensions), r]));
+/** Asserts that CSV rows (the dimensions `dims` first, then value and status columns) match
+ * the API's rows. */
+function assertCsvMatches(csv, api, dims) {
+  const dimColumns = dims.length;
+  const byKey = new Map(api.rows.map((r) => [key(r.dimensions, dims), r]));
   const valueAt = csv.header.indexOf("value");
   const statusAt = csv.header.indexOf("status");
   let matched = 0;
@@ -186,7 +188,7 @@ describe("dashboard in headless Chromium against a hub with synthetic data", { t
       ],
     });
     // The hub's certificate comes from the demo's own development CA.
-    const context = await browser.newContext({ ignoreHTTPSErrors: true, acceptDownloads: true, viewport: { width: 1280, height: 900 } });
+    const context = await browser.newContext({ ignoreHTTPSErrors: true, acceptDownloads: true, locale: "en-GB", viewport: { width: 1280, height: 900 } });
     page = await context.newPage();
     page.on("pageerror", (e) => console.error("page error:", e));
     await page.goto(dashboardUrl);
@@ -245,7 +247,7 @@ describe("dashboard in headless Chromium against a hub with synthetic data", { t
     const api = apiQuery("recorded_crimes", ["--grain", "quarter", "--by", "category", "--scope", "women-and-girls", "--rule", "principal-crime"]);
     const csv = await exportCsv();
     assert.deepEqual(csv.header.slice(0, 2), ["period", "category"]);
-    assertCsvMatches(csv, api, 2);
+    assertCsvMatches(csv, api, ["period", "category"]);
     const rows = await tableRows("metric-table");
     assert.equal(rows.length, api.rows.length + api.totals.length);
     const canvas = await page.$('[data-testid="metric-chart"] canvas');
@@ -271,7 +273,7 @@ describe("dashboard in headless Chromium against a hub with synthetic data", { t
     assert.ok(await page.isVisible('[data-testid="suppressed-note"]'), "the chart says what it leaves out");
     assert.match(await page.textContent('[data-testid="suppressed-note"]'), /suppressed cells? not plotted/);
     const csv = await exportCsv();
-    assertCsvMatches(csv, api, 3);
+    assertCsvMatches(csv, api, ["period", "area", "category"]);
     assert.ok(csv.rows.some((r) => r.includes("[c]") && r.includes("suppressed")));
     await screenshot("03-suppressed-cells");
   });
@@ -360,7 +362,7 @@ describe("dashboard in headless Chromium against a hub with synthetic data", { t
     await open("#/areas?metric=charge_rate&level=1", "areas");
     const api = apiQuery("charge_rate", ["--by", "area"]);
     const csv = await exportCsv();
-    assertCsvMatches(csv, api, 1);
+    assertCsvMatches(csv, api, ["area"]);
     const rows = await tableRows("areas-table");
     assert.equal(rows.length, api.rows.length + 1);
     assert.equal(rows[rows.length - 1][1], shown(api.totals[0], "proportion"));

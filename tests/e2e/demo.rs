@@ -11,6 +11,8 @@ async fn the_demo_runs_to_completion() {
     run(DemoArgs {
         data_dir: Some(dir.path().to_path_buf()),
         keep_running: false,
+        listen: None,
+        dashboard_listen: None,
         journeys: 150,
         seed: 11,
     })
@@ -20,6 +22,8 @@ async fn the_demo_runs_to_completion() {
     run(DemoArgs {
         data_dir: Some(dir.path().to_path_buf()),
         keep_running: false,
+        listen: None,
+        dashboard_listen: None,
         journeys: 150,
         seed: 11,
     })

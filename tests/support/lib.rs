@@ -41,6 +41,7 @@ use vawg_server::{
 };
 use vawg_store::{Store, testing::TestDatabase};
 
+pub mod pg_cluster;
 pub mod process;
 
 /// Which database the hub under test runs on.
@@ -83,6 +84,9 @@ pub struct TestApp {
     pub addr: SocketAddr,
     /// The plaintext health-only listener, when the test set `health_listen`.
     pub health_addr: Option<SocketAddr>,
+    /// The dashboard listener (token only, aggregates only), when the test set
+    /// `dashboard_listen`.
+    pub dashboard_addr: Option<SocketAddr>,
     /// The database URL it uses.
     pub database_url: String,
     /// Its development PKI (CA, server certificate, token and audit keys).
@@ -192,6 +196,7 @@ impl TestApp {
         let app = Application::build(settings).await.expect("hub builds");
         let addr = app.local_addr();
         let health_addr = app.health_addr();
+        let dashboard_addr = app.dashboard_addr();
         let store = Store::connect(&database_url).await.expect("test store");
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(app.run_until_stopped(async {
@@ -200,6 +205,7 @@ impl TestApp {
         TestApp {
             addr,
             health_addr,
+            dashboard_addr,
             database_url,
             pki,
             backend,

@@ -21,4 +21,4 @@ pub mod sealing;
 mod service;
 
 pub use error::Error;
-pub use service::{ExchangeApi, ExchangeSettings};
+pub use service::{CheckedRequest, ExchangeApi, ExchangeSettings, check_request};

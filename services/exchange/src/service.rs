@@ -152,57 +152,92 @@ fn plain_id(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
+/// A `RequestRecords` request that passed its checks: what is asked, and the subject's
+/// pseudonyms under every key of the ring.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckedRequest {
+    /// The declared purpose.
+    pub purpose: pb::Purpose,
+    /// The declared lawful basis.
+    pub lawful_basis: pb::LawfulBasis,
+    /// The event kinds asked for (empty: all).
+    pub kinds: BTreeSet<pb::EventKind>,
+    /// The subject's pseudonyms, primary key first (never the raw identifiers).
+    pub pseudonyms: Vec<String>,
+}
+
+/// Checks a `RequestRecords` request from `agency_id` without touching the store: enums,
+/// event kinds, the justification, and a subject with enough identifiers to pseudonymise
+/// (under every key of `keyring`, so records pseudonymised before a rotation are found).
+/// Pure, so the fuzz target runs it on arbitrary decoded requests.
+pub fn check_request(
+    req: &pb::RequestRecordsRequest,
+    keyring: &Keyring,
+    agency_id: &str,
+) -> Result<CheckedRequest, Error> {
+    let purpose = pb::Purpose::try_from(req.purpose)
+        .map_err(|_| Error::InvalidArgument("purpose: unknown value".into()))?;
+    let lawful_basis = pb::LawfulBasis::try_from(req.lawful_basis)
+        .map_err(|_| Error::InvalidArgument("lawful_basis: unknown value".into()))?;
+    let mut kinds = BTreeSet::new();
+    for (i, k) in req.event_kinds.iter().enumerate() {
+        match pb::EventKind::try_from(*k) {
+            Ok(pb::EventKind::Unspecified) | Err(_) => {
+                return Err(Error::InvalidArgument(format!(
+                    "event_kinds[{i}]: not an event kind"
+                )));
+            }
+            Ok(k) => {
+                kinds.insert(k);
+            }
+        }
+    }
+    if req.justification.trim().is_empty() {
+        return Err(Error::InvalidArgument(
+            "justification: required (why the information is needed, without personal data)".into(),
+        ));
+    }
+    if req.justification.len() > MAX_JUSTIFICATION {
+        return Err(Error::InvalidArgument(format!(
+            "justification: longer than {MAX_JUSTIFICATION} bytes"
+        )));
+    }
+    let subject = req
+        .subject
+        .as_ref()
+        .ok_or_else(|| Error::InvalidArgument("subject: required".into()))?;
+    let pseudonyms: Vec<String> = keyring
+        .person_all(subject, agency_id)
+        .into_iter()
+        .map(|p| p.value)
+        .collect();
+    if pseudonyms.is_empty() {
+        return Err(Error::InvalidArgument(
+            "subject: needs name and date of birth, an NHS number, a PNC id or a local \
+             person id"
+                .into(),
+        ));
+    }
+    Ok(CheckedRequest {
+        purpose,
+        lawful_basis,
+        kinds,
+        pseudonyms,
+    })
+}
+
 impl Inner {
     async fn request_records(
         &self,
         caller: CallerIdentity,
         req: pb::RequestRecordsRequest,
     ) -> Result<pb::RequestRecordsResponse, Error> {
-        let purpose = pb::Purpose::try_from(req.purpose)
-            .map_err(|_| Error::InvalidArgument("purpose: unknown value".into()))?;
-        let lawful_basis = pb::LawfulBasis::try_from(req.lawful_basis)
-            .map_err(|_| Error::InvalidArgument("lawful_basis: unknown value".into()))?;
-        let mut kinds = BTreeSet::new();
-        for (i, k) in req.event_kinds.iter().enumerate() {
-            match pb::EventKind::try_from(*k) {
-                Ok(pb::EventKind::Unspecified) | Err(_) => {
-                    return Err(Error::InvalidArgument(format!(
-                        "event_kinds[{i}]: not an event kind"
-                    )));
-                }
-                Ok(k) => {
-                    kinds.insert(k);
-                }
-            }
-        }
-        if req.justification.trim().is_empty() {
-            return Err(Error::InvalidArgument(
-                "justification: required (why the information is needed, without personal data)"
-                    .into(),
-            ));
-        }
-        if req.justification.len() > MAX_JUSTIFICATION {
-            return Err(Error::InvalidArgument(format!(
-                "justification: longer than {MAX_JUSTIFICATION} bytes"
-            )));
-        }
-        let subject = req
-            .subject
-            .ok_or_else(|| Error::InvalidArgument("subject: required".into()))?;
-        // Under every key of the ring, so that records pseudonymised before a rotation are found.
-        let pseudonyms: Vec<String> = self
-            .keyring
-            .person_all(&subject, &caller.agency_id)
-            .into_iter()
-            .map(|p| p.value)
-            .collect();
-        if pseudonyms.is_empty() {
-            return Err(Error::InvalidArgument(
-                "subject: needs name and date of birth, an NHS number, a PNC id or a local \
-                 person id"
-                    .into(),
-            ));
-        }
+        let CheckedRequest {
+            purpose,
+            lawful_basis,
+            kinds,
+            pseudonyms,
+        } = check_request(&req, &self.keyring, &caller.agency_id)?;
         let kind_names: Vec<String> = kinds
             .iter()
             .map(|k| short(k.as_str_name(), "EVENT_KIND_"))

@@ -98,7 +98,10 @@ mod tests {
             assert!(dashboard_allows(path), "{path}");
             let (action, _) = classify(path).expect(path);
             assert!(
-                matches!(action, pb::Action::ReadAggregates | pb::Action::ReadReference),
+                matches!(
+                    action,
+                    pb::Action::ReadAggregates | pb::Action::ReadReference
+                ),
                 "{path}"
             );
         }

@@ -92,7 +92,8 @@ impl http_body::Body for StaticBody {
 
 /// The response to a plain (non-gRPC) request on the dashboard listener.
 fn respond(method: &Method, path: &str) -> Response<Body> {
-    let (status, content_type, bytes): (StatusCode, &'static str, &'static [u8]) = match asset(path) {
+    let (status, content_type, bytes): (StatusCode, &'static str, &'static [u8]) = match asset(path)
+    {
         Some(a) => (StatusCode::OK, a.content_type, a.bytes),
         None => (
             StatusCode::NOT_FOUND,

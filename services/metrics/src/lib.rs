@@ -170,6 +170,18 @@ impl MetricsApi {
     }
 }
 
+/// Checks a query as [`MetricsApi::query`] would before reading anything: the metric, the
+/// definition version, scope, counting rule, period, grain, area level, breakdowns and
+/// statistic. Pure, so the fuzz target runs it on arbitrary decoded requests.
+pub fn validate_query(
+    caller: &CallerIdentity,
+    query: &pb::MetricQuery,
+    rules: DisclosureRules,
+    current_definition: &str,
+) -> Result<(), MetricsError> {
+    Plan::new(caller, query, rules, current_definition).map(|_| ())
+}
+
 /// Cells keyed by cube coordinates.
 type Cells = Vec<(Vec<String>, pb::Cell)>;
 /// The table's cells and its per-period totals.

@@ -656,25 +656,23 @@ pub async fn load_entities(
         // Records in record-id order, as the scan over `loaded` gave them.
         let matching: Vec<FactRecord> = match e {
             EntityKey::Record(id) => loaded.get(id).cloned().into_iter().collect(),
-            EntityKey::Relationship { victim, suspect } => {
-                match suspect.strip_prefix("unknown:") {
-                    Some(id) => id
-                        .parse::<i64>()
-                        .ok()
-                        .and_then(|id| loaded.get(&id).cloned())
-                        .into_iter()
-                        .collect(),
-                    None => by_victim
-                        .get(victim.as_str())
-                        .map(|rs| {
-                            rs.iter()
-                                .filter(|r| r.suspect.as_ref() == Some(suspect))
-                                .map(|r| (*r).clone())
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                }
-            }
+            EntityKey::Relationship { victim, suspect } => match suspect.strip_prefix("unknown:") {
+                Some(id) => id
+                    .parse::<i64>()
+                    .ok()
+                    .and_then(|id| loaded.get(&id).cloned())
+                    .into_iter()
+                    .collect(),
+                None => by_victim
+                    .get(victim.as_str())
+                    .map(|rs| {
+                        rs.iter()
+                            .filter(|r| r.suspect.as_ref() == Some(suspect))
+                            .map(|r| (*r).clone())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            },
             EntityKey::Case(c) => cloned(by_case.get(c.as_str())),
             EntityKey::Victim(v) => cloned(by_victim.get(v.as_str())),
             EntityKey::Suspect(s) => cloned(by_suspect.get(s.as_str())),

@@ -114,14 +114,44 @@ impl StoreError {
         }
     }
 
-    /// Whether the error is transient (the database went away) so a client may retry.
+    /// Whether the error is transient (the database went away) so a client may retry: the
+    /// connection broke or could not be made, the pool timed out, or PostgreSQL said it is
+    /// shutting down, restarting or not yet accepting connections — SQLSTATE class 08
+    /// (connection exception), 57P01 (admin shutdown, what a restart's fast shutdown sends to
+    /// every session), 57P02 (crash shutdown), 57P03 (cannot connect now: starting up or
+    /// shutting down).
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
+        match self {
             StoreError::Database(
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
-            )
-        )
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed,
+            ) => true,
+            StoreError::Database(sqlx::Error::Database(db)) => db
+                .code()
+                .is_some_and(|c| is_connection_loss_sqlstate(&c)),
+            _ => false,
+        }
+    }
+}
+
+/// Whether a PostgreSQL SQLSTATE means the server or the connection went away (see
+/// [`StoreError::is_unavailable`]), as opposed to anything about the statement.
+pub fn is_connection_loss_sqlstate(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+}
+
+#[cfg(test)]
+mod unavailable_tests {
+    use super::is_connection_loss_sqlstate;
+
+    #[test]
+    fn connection_loss_sqlstates_are_retryable_and_statement_errors_are_not() {
+        for code in ["08000", "08003", "08006", "08001", "57P01", "57P02", "57P03"] {
+            assert!(is_connection_loss_sqlstate(code), "{code}");
+        }
+        // Unique violation, syntax error, disk full, query cancelled: not connection loss.
+        for code in ["23505", "42601", "53100", "57014", "13", ""] {
+            assert!(!is_connection_loss_sqlstate(code), "{code}");
+        }
     }
 }
 
