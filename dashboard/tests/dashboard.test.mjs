@@ -185,6 +185,7 @@ describe("dashboard in headless Chromium against a hub with synthetic data", { t
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
+        "--lang=en-GB",
       ],
     });
     // The hub's certificate comes from the demo's own development CA.

@@ -45,6 +45,8 @@ pub enum BenchCommand {
     Rpc(crate::bench_rpc::BenchRpcArgs),
     /// Notification latency, ingest commit to subscriber receipt.
     Notify(crate::bench_notify::BenchNotifyArgs),
+    /// A bounded load test: many agencies streaming at once for a fixed time (loopback only).
+    Load(crate::bench_load::BenchLoadArgs),
     /// Every benchmark, one after the other, with a summary table.
     All(BenchAllArgs),
 }
@@ -186,6 +188,11 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         .try_init();
     match cmd {
         BenchCommand::Notify(args) => crate::bench_notify::run(&args).await,
+        BenchCommand::Load(args) => {
+            let report = crate::bench_load::load(&args).await?;
+            report.print();
+            write_json(&args.json, &report)
+        }
         BenchCommand::Ingest(args) => {
             let report = ingest(&args).await?;
             report.print();

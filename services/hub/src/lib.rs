@@ -6,6 +6,7 @@ pub mod admin;
 pub mod app;
 pub mod bench;
 pub mod bench_hub;
+pub mod bench_load;
 pub mod bench_notify;
 pub mod bench_query;
 pub mod bench_rpc;

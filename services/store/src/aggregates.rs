@@ -581,9 +581,9 @@ pub async fn load_entities(
         (Vec::new(), Vec::new(), BTreeSet::new(), Vec::new());
     for e in entities {
         match e {
-            EntityKey::Record(id) => ids.push(id.to_string()),
+            EntityKey::Record(id) => ids.push(*id),
             EntityKey::Relationship { victim, suspect } => match suspect.strip_prefix("unknown:") {
-                Some(id) => ids.push(id.to_string()),
+                Some(id) => ids.extend(id.parse::<i64>().ok()),
                 None => {
                     victims.insert(victim.clone());
                 }
@@ -599,8 +599,24 @@ pub async fn load_entities(
     let crime = "event_kind = 'CRIME_RECORDED'";
     let mut loaded: BTreeMap<i64, FactRecord> = BTreeMap::new();
     let victims: Vec<String> = victims.into_iter().collect();
+    // Record ids as integer literals (our own i64s, never caller text) so the primary key is
+    // used: comparing `CAST(record_id AS TEXT)` scanned the whole table for every chunk, which
+    // made ingest slow down as the table grew.
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+        let sql = format!(
+            "SELECT {FACT_COLUMNS} FROM records WHERE {live} AND record_id IN ({})",
+            list.join(", ")
+        );
+        crate::with_conn!(conn, |c| {
+            for row in sqlx::query(&sql).fetch_all(&mut **c).await? {
+                if let Some(r) = fact_record(&row)? {
+                    loaded.insert(r.record_id, r);
+                }
+            }
+        });
+    }
     for (column, values, extra) in [
-        ("CAST(record_id AS TEXT)", &ids, ""),
         ("police_ref_pseudonym", &cases, ""),
         ("victim_pseudonym", &victims, crime),
         ("suspect_pseudonym", &suspects, crime),
