@@ -102,7 +102,10 @@ pub fn ingest_records(data: &[u8]) {
             now,
         };
         if let Err(violations) = validator.validate(r) {
-            assert!(!violations.is_empty(), "a refusal names at least one problem");
+            assert!(
+                !violations.is_empty(),
+                "a refusal names at least one problem"
+            );
         }
     }
 }
@@ -240,9 +243,7 @@ fn mappings() -> &'static (Mapping, Mapping) {
 /// converts it.
 pub fn loader_rows(data: &[u8]) {
     let (csv_mapping, json_mapping) = mappings();
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(data);
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(data);
     if let Ok(h) = reader.headers() {
         let header: HashMap<String, usize> = h
             .iter()
@@ -288,7 +289,11 @@ mod tests {
                 let batch = pb::SubmitBatchRequest {
                     records: vec![r.clone()],
                 };
-                write("ingest_records", &format!("record-{i}"), &batch.encode_to_vec());
+                write(
+                    "ingest_records",
+                    &format!("record-{i}"),
+                    &batch.encode_to_vec(),
+                );
             }
         }
         let batch = pb::SubmitBatchRequest {
@@ -303,8 +308,16 @@ mod tests {
                     victim_scope: pb::VictimScope::WomenAndGirls as i32,
                     counting_rule: pb::CountingRule::PrincipalCrime as i32,
                     period: Some(pb::ReferencePeriod {
-                        start: Some(pb::Date { year: 2024, month: 4, day: 1 }),
-                        end: Some(pb::Date { year: 2025, month: 3, day: 31 }),
+                        start: Some(pb::Date {
+                            year: 2024,
+                            month: 4,
+                            day: 1,
+                        }),
+                        end: Some(pb::Date {
+                            year: 2025,
+                            month: 3,
+                            day: 31,
+                        }),
                     }),
                     grain: pb::TimeGrain::Quarter as i32,
                     area_level: pb::AreaLevel::PoliceForceArea as i32,
@@ -320,7 +333,11 @@ mod tests {
             subject: Some(pb::PersonIdentifiers {
                 given_name: "Testina".into(),
                 family_name: "Mockford".into(),
-                date_of_birth: Some(pb::Date { year: 1991, month: 7, day: 14 }),
+                date_of_birth: Some(pb::Date {
+                    year: 1991,
+                    month: 7,
+                    day: 14,
+                }),
                 ..Default::default()
             }),
             purpose: pb::Purpose::Safeguarding as i32,

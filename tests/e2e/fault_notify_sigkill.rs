@@ -63,10 +63,8 @@ async fn notifications_survive_sigkill_during_delivery(backend: Backend) {
     }
     let hub = HubConfig::new(dir.path(), &database_url, |_| {});
     let mut process = HubProcess::start(&binary, &hub.config, &[], &[]).await;
-    let mut school = ExchangeServiceClient::new(
-        hub.channel(process.addr, SCHOOL, AgencyKind::School)
-            .await,
-    );
+    let mut school =
+        ExchangeServiceClient::new(hub.channel(process.addr, SCHOOL, AgencyKind::School).await);
     let mut police = hub
         .ingest_client(process.addr, POLICE, AgencyKind::Police)
         .await;
@@ -90,10 +88,8 @@ async fn notifications_survive_sigkill_during_delivery(backend: Backend) {
 
     // Restarted on the same database: resume from the acknowledgement.
     let mut process = HubProcess::start(&binary, &hub.config, &[], &[]).await;
-    let mut school = ExchangeServiceClient::new(
-        hub.channel(process.addr, SCHOOL, AgencyKind::School)
-            .await,
-    );
+    let mut school =
+        ExchangeServiceClient::new(hub.channel(process.addr, SCHOOL, AgencyKind::School).await);
     let mut police = hub
         .ingest_client(process.addr, POLICE, AgencyKind::Police)
         .await;
@@ -140,10 +136,8 @@ async fn notifications_survive_sigkill_during_delivery(backend: Backend) {
     drop(stream);
     process.kill().await;
     let mut process = HubProcess::start(&binary, &hub.config, &[], &[]).await;
-    let mut school = ExchangeServiceClient::new(
-        hub.channel(process.addr, SCHOOL, AgencyKind::School)
-            .await,
-    );
+    let mut school =
+        ExchangeServiceClient::new(hub.channel(process.addr, SCHOOL, AgencyKind::School).await);
     let mut stream = subscribe(&mut school, pb::Topic::Encompass, 0).await;
     nothing_within(&mut stream, Duration::from_millis(1500)).await;
     process.kill().await;

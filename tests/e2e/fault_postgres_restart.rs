@@ -36,14 +36,19 @@ const DURING: usize = 6;
 const AFTER: usize = 8;
 
 fn chunk(c: usize) -> Vec<pb::VawgRecord> {
-    (0..CHUNK).map(|i| crime(&format!("pg-{c}-{i}"), 1)).collect()
+    (0..CHUNK)
+        .map(|i| crime(&format!("pg-{c}-{i}"), 1))
+        .collect()
 }
 
 /// Polls `f` every 20 ms until it holds, failing after `deadline`.
 async fn until(what: &str, deadline: Duration, f: impl Fn() -> bool) {
     let end = tokio::time::Instant::now() + deadline;
     while !f() {
-        assert!(tokio::time::Instant::now() < end, "timed out waiting: {what}");
+        assert!(
+            tokio::time::Instant::now() < end,
+            "timed out waiting: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -117,9 +122,11 @@ async fn fault_postgres_restart_under_load_is_unavailable_then_recovers_losing_n
     for c in 0..BEFORE {
         feed.send(chunk(c)).await.unwrap();
     }
-    until("half the first chunks acknowledged", Duration::from_secs(60), || {
-        acked() >= BEFORE / 2 * CHUNK
-    })
+    until(
+        "half the first chunks acknowledged",
+        Duration::from_secs(60),
+        || acked() >= BEFORE / 2 * CHUNK,
+    )
     .await;
 
     // Mid-stream: more chunks in flight, then the database goes away.

@@ -78,7 +78,17 @@ impl PgCluster {
         let data = data.to_str().expect("UTF-8 path");
         as_postgres(
             "initdb",
-            &["-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"],
+            &[
+                "-D",
+                data,
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
         )
         .await;
         // A free port: bound and released just before the server binds it.
@@ -137,7 +147,14 @@ impl PgCluster {
         let data = self.data();
         as_postgres(
             "pg_ctl",
-            &["stop", "-w", "-m", "fast", "-D", data.to_str().expect("UTF-8")],
+            &[
+                "stop",
+                "-w",
+                "-m",
+                "fast",
+                "-D",
+                data.to_str().expect("UTF-8"),
+            ],
         )
         .await;
         self.running = false;

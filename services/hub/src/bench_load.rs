@@ -234,7 +234,9 @@ async fn stream_agency(
         latencies_ms: Vec::new(),
     };
     while let Some(ack) = acks.message().await? {
-        let started = sent_at.pop_front().context("an acknowledgement nobody awaited")?;
+        let started = sent_at
+            .pop_front()
+            .context("an acknowledgement nobody awaited")?;
         run.latencies_ms
             .push(started.elapsed().as_secs_f64() * 1000.0);
         let s = ack.summary.unwrap_or_default();
@@ -270,7 +272,10 @@ pub async fn load(args: &BenchLoadArgs) -> anyhow::Result<LoadReport> {
         );
     }
     let hub = BenchHub::start(args.database.as_deref()).await?;
-    anyhow::ensure!(hub.addr.ip().is_loopback(), "the hub must listen on loopback");
+    anyhow::ensure!(
+        hub.addr.ip().is_loopback(),
+        "the hub must listen on loopback"
+    );
     let run: String = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
     let mut agencies = Vec::new();
     for i in 0..args.agencies {

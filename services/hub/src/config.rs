@@ -483,7 +483,12 @@ impl Settings {
         if let Some(file) = file {
             fig = fig.merge(Toml::file_exact(file));
         }
-        fig = fig.merge(Env::prefixed("VAWG_").split("__"));
+        // `VAWG_TEST_*` belong to the test suite (e.g. VAWG_TEST_DATABASE_URL), not the hub.
+        fig = fig.merge(
+            Env::prefixed("VAWG_")
+                .filter(|key| !key.as_str().to_ascii_lowercase().starts_with("test_"))
+                .split("__"),
+        );
         // The OpenTelemetry and `tracing` conventions, so the hub fits operators' tooling.
         for (var, key) in [
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "telemetry.otlp_endpoint"),

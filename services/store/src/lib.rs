@@ -125,9 +125,9 @@ impl StoreError {
             StoreError::Database(
                 sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed,
             ) => true,
-            StoreError::Database(sqlx::Error::Database(db)) => db
-                .code()
-                .is_some_and(|c| is_connection_loss_sqlstate(&c)),
+            StoreError::Database(sqlx::Error::Database(db)) => {
+                db.code().is_some_and(|c| is_connection_loss_sqlstate(&c))
+            }
             _ => false,
         }
     }
@@ -145,7 +145,9 @@ mod unavailable_tests {
 
     #[test]
     fn connection_loss_sqlstates_are_retryable_and_statement_errors_are_not() {
-        for code in ["08000", "08003", "08006", "08001", "57P01", "57P02", "57P03"] {
+        for code in [
+            "08000", "08003", "08006", "08001", "57P01", "57P02", "57P03",
+        ] {
             assert!(is_connection_loss_sqlstate(code), "{code}");
         }
         // Unique violation, syntax error, disk full, query cancelled: not connection loss.
