@@ -676,6 +676,13 @@ pub async fn bulk_load(hub: &BenchHub, records: usize, chunk: usize) -> anyhow::
         loaded += n;
         if loaded - last_report >= 100_000 || loaded == records {
             last_report = loaded;
+            // What autovacuum would do (test servers often run without it): without fresh
+            // statistics PostgreSQL's plans for the aggregate refresh fall back to full scans.
+            if let vawg_store::Pool::Postgres(p) = hub.store.pool() {
+                sqlx::query("ANALYZE records, agg_contrib, agg_counts")
+                    .execute(p)
+                    .await?;
+            }
             let secs = started.elapsed().as_secs_f64();
             eprintln!(
                 "  loaded {loaded} records in {secs:.0} s ({:.0} records/s, resident {:.0} MiB)",
