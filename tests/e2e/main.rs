@@ -11,6 +11,7 @@ mod definitions;
 mod demo;
 mod deploy;
 mod exchange_fixtures;
+mod exchange_replicas;
 mod exchange_notify;
 mod exchange_request;
 mod fault_disk_full;

@@ -26,7 +26,7 @@ use tonic::{
 };
 use vawg_hub::{identity::AgencyKind, pb::ingest_service_client::IngestServiceClient};
 use vawg_server::{
-    config::{AuditSettings, JwtSettings, Settings, TlsSettings},
+    config::Settings,
     pki::{self, Pki, TokenSpec},
 };
 
@@ -62,25 +62,7 @@ impl HubConfig {
     /// Makes a PKI in `dir` and writes a configuration for `database_url` (after `adjust`).
     pub fn new(dir: &Path, database_url: &str, adjust: impl FnOnce(&mut Settings)) -> HubConfig {
         let pki = pki::init(&dir.join("pki")).expect("dev PKI");
-        let mut settings = Settings {
-            listen: ([127, 0, 0, 1], 0).into(),
-            database_url: database_url.to_string(),
-            tls: Some(TlsSettings {
-                ca_cert: pki.ca_cert(),
-                server_cert: pki.server_cert(),
-                server_key: pki.server_key(),
-            }),
-            jwt: Some(JwtSettings {
-                issuer: pki::DEV_ISSUER.into(),
-                audience: pki::DEV_AUDIENCE.into(),
-                jwks_file: pki.jwks(),
-            }),
-            audit: AuditSettings {
-                signing_key: Some(pki.audit_key()),
-            },
-            ..Settings::default()
-        };
-        settings.pseudonym.dev_key_file = Some(dir.join("pseudonym-dev.key"));
+        let mut settings = pki::dev_settings(&pki, database_url.to_string(), dir);
         adjust(&mut settings);
         let config = dir.join("hub.toml");
         std::fs::write(
