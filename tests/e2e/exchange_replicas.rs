@@ -30,11 +30,29 @@ async fn next(stream: &mut tonic::Streaming<pb::SubscribeResponse>) -> pb::Notif
 async fn two_serve_processes_deliver_whichever_received_the_record() {
     let db = TestDatabase::create().await.expect("test database");
     let dir = tempfile::tempdir().unwrap();
-    let hub = HubConfig::new(dir.path(), &db.url, |s| s.exchange.poll_interval_ms = 60_000);
+    let hub = HubConfig::new(dir.path(), &db.url, |s| {
+        s.exchange.poll_interval_ms = 60_000
+    });
     let store = Store::connect(&db.url).await.unwrap();
     store.migrate().await.unwrap();
-    store.add_agency(POLICE, "Police (synthetic)", AgencyKind::Police, &[MET.to_string()]).await.unwrap();
-    store.add_agency(SCHOOL, "School (synthetic)", AgencyKind::School, &[MET.to_string()]).await.unwrap();
+    store
+        .add_agency(
+            POLICE,
+            "Police (synthetic)",
+            AgencyKind::Police,
+            &[MET.to_string()],
+        )
+        .await
+        .unwrap();
+    store
+        .add_agency(
+            SCHOOL,
+            "School (synthetic)",
+            AgencyKind::School,
+            &[MET.to_string()],
+        )
+        .await
+        .unwrap();
     store.close().await;
 
     let binary = hub_binary();
@@ -45,9 +63,13 @@ async fn two_serve_processes_deliver_whichever_received_the_record() {
     let subscribe = |addr| {
         let hub = &hub;
         async move {
-            let mut exchange = ExchangeServiceClient::new(hub.channel(addr, SCHOOL, AgencyKind::School).await);
+            let mut exchange =
+                ExchangeServiceClient::new(hub.channel(addr, SCHOOL, AgencyKind::School).await);
             exchange
-                .subscribe(pb::SubscribeRequest { topic: pb::Topic::Encompass as i32, after_sequence: 0 })
+                .subscribe(pb::SubscribeRequest {
+                    topic: pb::Topic::Encompass as i32,
+                    after_sequence: 0,
+                })
                 .await
                 .expect("subscribe")
                 .into_inner()
@@ -59,7 +81,9 @@ async fn two_serve_processes_deliver_whichever_received_the_record() {
     // Ingested through process A: both subscribers (on A and on B) receive it.
     let mut ingest_a = hub.ingest_client(a.addr, POLICE, AgencyKind::Police).await;
     ingest_a
-        .submit_batch(pb::SubmitBatchRequest { records: vec![encompass(POLICE, "oe-a", "100001", None)] })
+        .submit_batch(pb::SubmitBatchRequest {
+            records: vec![encompass(POLICE, "oe-a", "100001", None)],
+        })
         .await
         .expect("ingest on A");
     assert_eq!(next(&mut on_a).await.sequence, 1);
@@ -68,7 +92,9 @@ async fn two_serve_processes_deliver_whichever_received_the_record() {
     // Ingested through process B: likewise.
     let mut ingest_b = hub.ingest_client(b.addr, POLICE, AgencyKind::Police).await;
     ingest_b
-        .submit_batch(pb::SubmitBatchRequest { records: vec![encompass(POLICE, "oe-b", "100001", None)] })
+        .submit_batch(pb::SubmitBatchRequest {
+            records: vec![encompass(POLICE, "oe-b", "100001", None)],
+        })
         .await
         .expect("ingest on B");
     assert_eq!(next(&mut on_b).await.sequence, 2);
