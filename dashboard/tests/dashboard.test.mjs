@@ -20,7 +20,7 @@ import { createInterface } from "node:readline";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, "../..");
-const bin = process.env.VAWG_HUB_BIN ?? join(repo, "target/debug/vawg-hub");
+const bin = process.env.VAWG_HUB_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(repo, "target"), "debug/vawg-hub");
 const playwrightDir = process.env.PLAYWRIGHT_CORE_DIR ?? join(repo, ".ci/.cache/playwright");
 const { chromium } = createRequire(join(playwrightDir, "package.json"))("playwright-core");
 const artifacts = process.env.VAWG_ARTIFACTS ?? join(repo, ".ci/artifacts/dashboard");
