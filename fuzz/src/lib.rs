@@ -7,7 +7,7 @@
 //! under `corpus/` is written by `cargo test --release -- --ignored write_corpus`.
 
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::HashMap,
     sync::{Arc, OnceLock},
 };
 

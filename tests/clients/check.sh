@@ -4,13 +4,13 @@
 # JWT StreamRecords and a QueryMetric.
 #
 # Usage: check.sh [PYTHON] — PYTHON has grpcio-tools installed (see python/requirements.txt).
-# Node packages are installed with `npm ci` from node/package-lock.json into $VAWG_CLIENTS_CACHE
+# Node packages are installed with `npm ci` from node/package-lock.json into $CLIENTS_NODE_CACHE
 # (default .ci/.cache/node-client), never into the work tree.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 py="${1:-python3}"
-cache="${VAWG_CLIENTS_CACHE:-$root/.ci/.cache/node-client}"
+cache="${CLIENTS_NODE_CACHE:-$root/.ci/.cache/node-client}"
 
 # Python: generate the client from proto/ (the integrator's first step).
 PATH="$(dirname "$py"):$PATH" bash "$here/python/generate.sh"
