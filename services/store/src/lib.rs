@@ -125,6 +125,16 @@ impl StoreError {
             StoreError::Database(
                 sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed,
             ) => true,
+            // SQLite: the database stayed locked by other writers beyond the busy timeout
+            // (SQLITE_BUSY / SQLITE_LOCKED and their extended codes). Nothing was written;
+            // resending is safe and will get through once the queue drains.
+            StoreError::Database(sqlx::Error::Database(db))
+                if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() =>
+            {
+                db.code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+            }
             StoreError::Database(sqlx::Error::Database(db)) => {
                 db.code().is_some_and(|c| is_connection_loss_sqlstate(&c))
             }
