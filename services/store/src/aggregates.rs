@@ -342,6 +342,14 @@ pub fn event_from_detail(
     let s = |f: &str| d.get(f).and_then(|v| v.as_str());
     let b = |f: &str| d.get(f).and_then(|v| v.as_bool()).unwrap_or(false);
     let u = |f: &str| d.get(f).and_then(|v| v.as_u64()).unwrap_or(0);
+    // Four event kinds carry the support service type.
+    let service_type = || {
+        enum_value(
+            s("service_type"),
+            "SUPPORT_SERVICE_TYPE_",
+            pb::SupportServiceType::from_str_name,
+        )
+    };
     Some(match kind {
         "CRIME_RECORDED" => Event::CrimeRecorded(pb::CrimeRecorded {
             domestic_abuse_flag: b("domestic_abuse_flag"),
@@ -427,26 +435,14 @@ pub fn event_from_detail(
         }),
         "SUPPORT_REFERRAL" => Event::SupportReferral(pb::SupportReferral {
             to_agency_id: s("to_agency_id").unwrap_or_default().to_string(),
-            service_type: enum_value(
-                s("service_type"),
-                "SUPPORT_SERVICE_TYPE_",
-                pb::SupportServiceType::from_str_name,
-            ),
+            service_type: service_type(),
         }),
         "SUPPORT_PROVIDED" => Event::SupportProvided(pb::SupportProvided {
-            service_type: enum_value(
-                s("service_type"),
-                "SUPPORT_SERVICE_TYPE_",
-                pb::SupportServiceType::from_str_name,
-            ),
+            service_type: service_type(),
             contacts: u("contacts") as u32,
         }),
         "UNABLE_TO_SUPPORT" => Event::UnableToSupport(pb::UnableToSupport {
-            service_type: enum_value(
-                s("service_type"),
-                "SUPPORT_SERVICE_TYPE_",
-                pb::SupportServiceType::from_str_name,
-            ),
+            service_type: service_type(),
             reason: enum_value(
                 s("reason"),
                 "UNABLE_TO_SUPPORT_REASON_",
@@ -499,11 +495,7 @@ pub fn event_from_detail(
         }),
         "FUNDING_RETURN" => Event::FundingReturn(pb::FundingReturn {
             funded_agency_id: s("funded_agency_id").unwrap_or_default().to_string(),
-            service_type: enum_value(
-                s("service_type"),
-                "SUPPORT_SERVICE_TYPE_",
-                pb::SupportServiceType::from_str_name,
-            ),
+            service_type: service_type(),
             amount_pence: u("amount_pence"),
         }),
         _ => return None,
