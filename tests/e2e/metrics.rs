@@ -693,6 +693,45 @@ async fn small_counts_are_suppressed_and_agencies_read_only_their_own_areas() {
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
 
+    // Retracting every City crime withdraws all it contributed: its area reads as no data
+    // (not a released 0) and the aggregates still equal a full recomputation.
+    for i in 0..3 {
+        city.ingest()
+            .retract_record(pb::RetractRecordRequest {
+                source_record_id: format!("b{i}"),
+                reason: "test".into(),
+            })
+            .await
+            .unwrap();
+    }
+    let mut by_area = query(
+        "recorded_crimes",
+        pb::VictimScope::AllVictims,
+        pb::CountingRule::AllOffences,
+    );
+    by_area.breakdowns = vec![pb::Breakdown::Area as i32];
+    let t = central
+        .metrics()
+        .query_metric(pb::QueryMetricRequest {
+            query: Some(by_area),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .table
+        .unwrap();
+    assert!(
+        t.rows.iter().all(|r| r.dimensions[1].value != CITY),
+        "a withdrawn area must not read as a released zero"
+    );
+    assert_eq!(total(&t), (20.0, pb::DisclosureStatus::Released));
+    assert_eq!(
+        app.store().all_aggregates().await.unwrap(),
+        vawg_store::aggregates::recompute_all(app.store())
+            .await
+            .unwrap()
+    );
+
     let catalogue = central
         .metrics()
         .list_metrics(pb::ListMetricsRequest {})

@@ -77,6 +77,11 @@ pub async fn refresh_sources(
     refresh(conn, before).await
 }
 
+/// Rows whose counters all came back to zero (every contribution withdrawn) are kept by the
+/// upserts but mean "nothing here": reads skip them, so a cell with no data never shows as 0
+/// and the table compares equal to a full recomputation.
+const LIVE: &str = "NOT (n_all = 0 AND n_principal = 0 AND n_principal_coc = 0 AND amount = 0)";
+
 /// Bound values per statement, under SQLite's and PostgreSQL's limits.
 const ROWS_PER_STATEMENT: usize = 500;
 
@@ -267,7 +272,7 @@ impl crate::Store {
         filter: &AggregateFilter,
     ) -> Result<Vec<(FactKey, FactValue)>, StoreError> {
         let mut sql = format!(
-            "SELECT {KEY_COLUMNS}, n_all, n_principal, n_principal_coc, amount FROM agg_counts WHERE month >= $1 AND month <= $2"
+            "SELECT {KEY_COLUMNS}, n_all, n_principal, n_principal_coc, amount FROM agg_counts WHERE month >= $1 AND month <= $2 AND {LIVE}"
         );
         let mut binds: Vec<String> = vec![filter.from_month.clone(), filter.to_month.clone()];
         for (column, values) in [
@@ -304,7 +309,7 @@ impl crate::Store {
     /// Every row of the aggregate table (for consistency checks).
     pub async fn all_aggregates(&self) -> Result<BTreeMap<FactKey, FactValue>, StoreError> {
         let sql = format!(
-            "SELECT {KEY_COLUMNS}, n_all, n_principal, n_principal_coc, amount FROM agg_counts"
+            "SELECT {KEY_COLUMNS}, n_all, n_principal, n_principal_coc, amount FROM agg_counts WHERE {LIVE}"
         );
         let mut out = BTreeMap::new();
         crate::dispatch_pool!(self.pool(), |p| {
