@@ -2,6 +2,7 @@
 //! behaviour.
 
 mod abuse;
+mod aggregator;
 mod audit;
 mod auth;
 mod client_sealing;

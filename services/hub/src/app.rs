@@ -182,6 +182,8 @@ impl Application {
         checks.report(&health, first.healthy()).await;
         let (drain, draining) = tokio::sync::watch::channel(false);
         let health_checks = tokio::spawn(checks.clone().run(health.clone(), draining.clone()));
+        // Keeps the aggregate tables close behind ingest (reads settle whatever is left).
+        let aggregator = self.store.spawn_aggregator();
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -356,6 +358,7 @@ impl Application {
                 .context("joining the health listener")?
                 .context("serving the health listener")?;
         }
+        aggregator.abort();
         self.store.close().await;
         tracing::info!("vawg-hub stopped");
         Ok(())

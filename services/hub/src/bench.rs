@@ -126,6 +126,13 @@ pub struct IngestBenchReport {
     pub baseline_records_per_second: f64,
     /// `stream_records_per_second / baseline_records_per_second`.
     pub ratio: f64,
+    /// Seconds after the last acknowledgement until the aggregates had caught up (the
+    /// aggregator runs beside ingest; see `vawg_store::aggregator`).
+    pub settle_seconds: f64,
+    /// Records per second until acknowledged *and* aggregated.
+    pub aggregated_records_per_second: f64,
+    /// `aggregated_records_per_second / baseline_records_per_second`.
+    pub aggregated_ratio: f64,
     /// Resident memory through the run (about twenty samples, by records acknowledged).
     pub rss: Vec<RssSample>,
     /// Resident memory at the end minus at a quarter of the way, MiB: near zero when memory
@@ -154,6 +161,10 @@ impl IngestBenchReport {
         println!(
             "  ratio:         {:>10.3} (StreamRecords / baseline)",
             self.ratio
+        );
+        println!(
+            "  aggregated:    {:>10.0} records/s (aggregates caught up {:.2} s after the last ack; ratio {:.3})",
+            self.aggregated_records_per_second, self.settle_seconds, self.aggregated_ratio
         );
         let rss: Vec<String> = self
             .rss
@@ -281,6 +292,13 @@ async fn all(args: &BenchAllArgs) -> anyhow::Result<()> {
             i.baseline_records_per_second,
             i.baseline,
             i.ratio
+        );
+        println!(
+            "| ingest + aggregation ({}) | {:.0} records/s | {:.0} records/s | {:.3} | - |",
+            i.backend,
+            i.aggregated_records_per_second,
+            i.baseline_records_per_second,
+            i.aggregated_ratio
         );
     }
     println!(
@@ -519,6 +537,8 @@ pub async fn ingest(args: &BenchIngestArgs) -> anyhow::Result<IngestBenchReport>
         refusal = refusal.or(f);
     }
     let stream_seconds = started.elapsed().as_secs_f64();
+    hub.store.settle_aggregates().await?;
+    let settle_seconds = started.elapsed().as_secs_f64() - stream_seconds;
     let mut rss = sampler.await?;
     if let Some(kib) = rss_kib() {
         rss.push(RssSample {
@@ -569,6 +589,9 @@ pub async fn ingest(args: &BenchIngestArgs) -> anyhow::Result<IngestBenchReport>
         baseline_seconds,
         baseline_records_per_second: baseline_rate,
         ratio: stream_rate / baseline_rate,
+        settle_seconds,
+        aggregated_records_per_second: sent as f64 / (stream_seconds + settle_seconds),
+        aggregated_ratio: sent as f64 / (stream_seconds + settle_seconds) / baseline_rate,
         rss,
         rss_growth_mib,
     })
@@ -651,8 +674,9 @@ pub fn prepare_rows(
     Ok(out)
 }
 
-/// Loads `records` records through the store's ingest path (one transaction per chunk with
-/// aggregates and outbox maintained, as over gRPC, but without the RPC), printing progress.
+/// Loads `records` records through the store's ingest path (one transaction per chunk with the
+/// outbox and aggregate queue maintained, as over gRPC, but without the RPC), printing
+/// progress; returns once the aggregates have caught up.
 pub async fn bulk_load(hub: &BenchHub, records: usize, chunk: usize) -> anyhow::Result<()> {
     let api = bench_ingest_api(hub)?;
     let agencies = Blocks::agencies();
@@ -679,7 +703,7 @@ pub async fn bulk_load(hub: &BenchHub, records: usize, chunk: usize) -> anyhow::
             // What autovacuum would do (test servers often run without it): without fresh
             // statistics PostgreSQL's plans for the aggregate refresh fall back to full scans.
             if let vawg_store::Pool::Postgres(p) = hub.store.pool() {
-                sqlx::query("ANALYZE records, agg_contrib, agg_counts")
+                sqlx::query("ANALYZE records, agg_queue, agg_contrib, agg_counts")
                     .execute(p)
                     .await?;
             }
@@ -691,5 +715,13 @@ pub async fn bulk_load(hub: &BenchHub, records: usize, chunk: usize) -> anyhow::
             );
         }
     }
+    hub.store
+        .settle_aggregates()
+        .await
+        .context("aggregating the loaded records")?;
+    eprintln!(
+        "  aggregated {loaded} records in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -1,12 +1,10 @@
-//! Aggregate tables maintained at ingest, and the queries the metrics service runs on them.
+//! Aggregate tables, their maintenance, and the queries the metrics service runs on them.
 //!
-//! [`refresh`] runs inside the ingest transaction: for each entity a chunk touched (see
-//! [`vawg_hub::aggregate::entities_of`]) it loads the entity's current records, computes its
-//! contributions, and applies the difference from what the entity contributed before to
-//! `agg_counts`. On PostgreSQL advisory transaction locks on the entities' hash buckets (see
-//! [`crate::LOCK_BUCKETS`], taken in sorted order, after the records' buckets, so replicas cannot
-//! deadlock) serialise concurrent refreshes of the same entity; SQLite has
-//! one writer at a time anyway.
+//! [`refresh`] recomputes the contributions of a set of entities (see
+//! [`vawg_hub::aggregate::entities_of`]) from their current records and applies the difference
+//! from what each entity contributed before to `agg_counts`. It runs in the aggregator's drain
+//! transaction ([`crate::aggregator`]), never concurrently with itself (the drain is serialised
+//! within a process and, on PostgreSQL, across replicas), so it needs no per-entity locks.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -64,19 +62,6 @@ macro_rules! bind_key {
     };
 }
 
-/// After records of `agency_id` with these source ids changed (inside the same transaction):
-/// refreshes every entity they belonged to before (`before`, from [`entities_of_sources`]
-/// taken before the change) or belong to now.
-pub async fn refresh_sources(
-    conn: &mut Conn<'_>,
-    agency_id: &str,
-    source_ids: &[String],
-    mut before: BTreeSet<EntityKey>,
-) -> Result<(), StoreError> {
-    before.extend(entities_of_sources(conn, agency_id, source_ids).await?);
-    refresh(conn, before).await
-}
-
 /// Rows whose counters all came back to zero (every contribution withdrawn) are kept by the
 /// upserts but mean "nothing here": reads skip them, so a cell with no data never shows as 0
 /// and the table compares equal to a full recomputation.
@@ -86,24 +71,13 @@ const LIVE: &str = "NOT (n_all = 0 AND n_principal = 0 AND n_principal_coc = 0 A
 const ROWS_PER_STATEMENT: usize = 500;
 
 /// Recomputes the contributions of `entities` from their current records and applies the
-/// differences to the aggregate table. Call inside the transaction that changed the records.
+/// differences to the aggregate table. Call inside the aggregator's drain transaction.
 /// Works in batches: a handful of statements per chunk, not per entity.
 pub async fn refresh(conn: &mut Conn<'_>, entities: BTreeSet<EntityKey>) -> Result<(), StoreError> {
     if entities.is_empty() {
         return Ok(());
     }
     let texts: Vec<String> = entities.iter().map(EntityKey::as_text).collect();
-    if let Conn::Postgres(c) = conn {
-        // Sorted, so two replicas refreshing overlapping entities cannot deadlock.
-        sqlx::query(
-            "SELECT pg_advisory_xact_lock(2, h) FROM \
-             (SELECT DISTINCT hashtext(e) & $2 AS h FROM unnest($1::text[]) AS e ORDER BY 1) AS s",
-        )
-        .bind(&texts)
-        .bind(crate::LOCK_BUCKETS - 1)
-        .execute(&mut **c)
-        .await?;
-    }
     let records = load_entities(conn, &entities).await?;
     let old = stored_contributions(conn, &texts).await?;
     let mut delta: BTreeMap<FactKey, FactValue> = BTreeMap::new();
@@ -271,6 +245,7 @@ impl crate::Store {
         &self,
         filter: &AggregateFilter,
     ) -> Result<Vec<(FactKey, FactValue)>, StoreError> {
+        self.settle_aggregates().await?;
         let mut sql = format!(
             "SELECT {KEY_COLUMNS}, n_all, n_principal, n_principal_coc, amount FROM agg_counts WHERE month >= $1 AND month <= $2 AND {LIVE}"
         );
@@ -308,6 +283,7 @@ impl crate::Store {
 
     /// Every row of the aggregate table (for consistency checks).
     pub async fn all_aggregates(&self) -> Result<BTreeMap<FactKey, FactValue>, StoreError> {
+        self.settle_aggregates().await?;
         let sql = format!(
             "SELECT {KEY_COLUMNS}, n_all, n_principal, n_principal_coc, amount FROM agg_counts WHERE {LIVE}"
         );
@@ -695,26 +671,22 @@ pub async fn load_entities(
     Ok(out)
 }
 
-/// The entities of the current rows of these source records (call before and after a change
-/// to know every entity it touched).
-pub async fn entities_of_sources(
+/// The entities of these records, whatever their state now: an old revision or a retracted
+/// record names the entities it contributed to, a current one those it contributes to.
+pub async fn entities_of_records(
     conn: &mut Conn<'_>,
-    agency_id: &str,
-    source_ids: &[String],
+    record_ids: &[i64],
 ) -> Result<BTreeSet<EntityKey>, StoreError> {
     let mut out = BTreeSet::new();
-    for chunk in source_ids.chunks(500) {
+    for chunk in record_ids.chunks(ROWS_PER_STATEMENT) {
+        // Our own integers as literals, so the primary key is used (see `load_entities`).
+        let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
         let sql = format!(
-            "SELECT {FACT_COLUMNS} FROM records WHERE agency_id = {} AND source_record_id IN ({}) AND is_current",
-            placeholders(conn, 1, 1),
-            placeholders(conn, 2, chunk.len())
+            "SELECT {FACT_COLUMNS} FROM records WHERE record_id IN ({})",
+            list.join(", ")
         );
         crate::with_conn!(conn, |c| {
-            let mut q = sqlx::query(&sql).bind(agency_id);
-            for s in chunk {
-                q = q.bind(s);
-            }
-            for row in q.fetch_all(&mut **c).await? {
+            for row in sqlx::query(&sql).fetch_all(&mut **c).await? {
                 if let Some(r) = fact_record(&row)? {
                     out.extend(vawg_hub::aggregate::entities_of(&r));
                 }

@@ -15,6 +15,7 @@ use sqlx::{
 
 pub mod agencies;
 pub mod aggregates;
+pub mod aggregator;
 pub mod audit;
 pub mod exchange;
 pub mod records;
@@ -53,9 +54,9 @@ macro_rules! dispatch_pool {
     };
 }
 
-/// Hash buckets of the PostgreSQL advisory locks ingest takes: class 1 for source records,
-/// class 2 for aggregate entities (the two-key form, apart from any one-key lock). A
-/// transaction holds at most this many of each, so sixteen concurrent ingest transactions stay
+/// Hash buckets of the PostgreSQL advisory locks ingest takes on source records (class 1, the
+/// two-key form, apart from any one-key lock; class 3 is the aggregator's drain lock). A
+/// transaction holds at most this many, so sixteen concurrent ingest transactions stay
 /// well inside the shared lock table (64 × max_connections entries by default) however large
 /// their chunks. A power of two.
 pub const LOCK_BUCKETS: i32 = 128;
@@ -171,6 +172,7 @@ mod unavailable_tests {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,
+    agg: std::sync::Arc<aggregator::State>,
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -200,6 +202,7 @@ impl Store {
                 .await?;
             Ok(Store {
                 pool: Pool::Sqlite(pool),
+                agg: Default::default(),
             })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let opts = PgConnectOptions::from_str(url)?;
@@ -210,6 +213,7 @@ impl Store {
                 .await?;
             Ok(Store {
                 pool: Pool::Postgres(pool),
+                agg: Default::default(),
             })
         } else {
             Err(StoreError::UnsupportedUrl)
@@ -249,6 +253,14 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Whether [`Store::close`] has been called.
+    pub fn is_closed(&self) -> bool {
+        match &self.pool {
+            Pool::Sqlite(p) => p.is_closed(),
+            Pool::Postgres(p) => p.is_closed(),
+        }
     }
 
     /// Closes every connection (waits for in-flight queries).

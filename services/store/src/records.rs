@@ -28,7 +28,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::Serialize;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use crate::{Conn, Pool, Store, StoreError, aggregates};
+use crate::{Conn, Pool, Store, StoreError, aggregator};
 
 /// Rows per multi-row `INSERT` on SQLite: 43 bound values a row stays under SQLite's limit of
 /// 32,766 variables per statement.
@@ -294,10 +294,12 @@ impl Store {
             return Ok(Vec::new());
         }
         let now = Utc::now();
-        match &self.pool {
+        let outcomes = match &self.pool {
             Pool::Sqlite(p) => ingest_sqlite(p, agency_id, &records, now).await,
             Pool::Postgres(p) => ingest_postgres(p, agency_id, &records, now).await,
-        }
+        }?;
+        self.aggregates_changed();
+        Ok(outcomes)
     }
 
     /// Marks the current revision of a record retracted (kept for audit, excluded from metrics
@@ -320,29 +322,17 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
                 if let Some((_, false)) = row {
-                    let ids = [source_record_id.to_string()];
-                    let before = aggregates::entities_of_sources(
-                        &mut Conn::Sqlite(&mut tx),
-                        agency_id,
-                        &ids,
-                    )
-                    .await?;
-                    sqlx::query(
+                    let retracted: Vec<i64> = sqlx::query_scalar(
                         "UPDATE records SET retracted = 1, retracted_at = ? \
-                         WHERE agency_id = ? AND source_record_id = ? AND is_current = 1",
+                         WHERE agency_id = ? AND source_record_id = ? AND is_current = 1 \
+                         RETURNING record_id",
                     )
                     .bind(ts(&now))
                     .bind(agency_id)
                     .bind(source_record_id)
-                    .execute(&mut *tx)
+                    .fetch_all(&mut *tx)
                     .await?;
-                    aggregates::refresh_sources(
-                        &mut Conn::Sqlite(&mut tx),
-                        agency_id,
-                        &ids,
-                        before,
-                    )
-                    .await?;
+                    aggregator::enqueue(&mut Conn::Sqlite(&mut tx), &retracted).await?;
                 }
                 tx.commit().await?;
                 row
@@ -358,35 +348,26 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
                 if let Some((_, false)) = row {
-                    let ids = [source_record_id.to_string()];
-                    let before = aggregates::entities_of_sources(
-                        &mut Conn::Postgres(&mut tx),
-                        agency_id,
-                        &ids,
-                    )
-                    .await?;
-                    sqlx::query(
+                    let retracted: Vec<i64> = sqlx::query_scalar(
                         "UPDATE records SET retracted = true, retracted_at = $1 \
-                         WHERE agency_id = $2 AND source_record_id = $3 AND is_current",
+                         WHERE agency_id = $2 AND source_record_id = $3 AND is_current \
+                         RETURNING record_id",
                     )
                     .bind(now)
                     .bind(agency_id)
                     .bind(source_record_id)
-                    .execute(&mut *tx)
+                    .fetch_all(&mut *tx)
                     .await?;
-                    aggregates::refresh_sources(
-                        &mut Conn::Postgres(&mut tx),
-                        agency_id,
-                        &ids,
-                        before,
-                    )
-                    .await?;
+                    aggregator::enqueue(&mut Conn::Postgres(&mut tx), &retracted).await?;
                 }
                 tx.commit().await?;
                 row.map(|(r, x)| (i64::from(r), x))
             }
         };
         let (revision, already) = row.ok_or_else(|| StoreError::NotFound("record".into()))?;
+        if !already {
+            self.aggregates_changed();
+        }
         Ok(Retraction {
             retracted_now: !already,
             revision: u32::try_from(revision)
@@ -606,8 +587,8 @@ async fn ingest_sqlite(
         }
     }
     let (steps, supersede) = plan(held, records);
-    let before =
-        aggregates::entities_of_sources(&mut Conn::Sqlite(&mut tx), agency_id, &ids).await?;
+    // Superseded and inserted records go on the aggregate queue (see `aggregator`).
+    let mut changed: Vec<i64> = Vec::new();
     for part in supersede.chunks(SQLITE_ROWS_PER_INSERT * 10) {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
             "UPDATE records SET is_current = 0 WHERE is_current = 1 AND agency_id = ",
@@ -617,8 +598,10 @@ async fn ingest_sqlite(
         for id in part {
             sep.push_bind(id.as_str());
         }
-        qb.push(")");
-        qb.build().execute(&mut *tx).await?;
+        qb.push(") RETURNING record_id");
+        for row in qb.build().fetch_all(&mut *tx).await? {
+            changed.push(row.try_get(0)?);
+        }
     }
     let inserts: Vec<(&NewRecord, bool)> = records
         .iter()
@@ -636,7 +619,8 @@ async fn ingest_sqlite(
             ids_by_key.insert((row.try_get(1)?, row.try_get(2)?), row.try_get(0)?);
         }
     }
-    aggregates::refresh_sources(&mut Conn::Sqlite(&mut tx), agency_id, &ids, before).await?;
+    changed.extend(ids_by_key.values());
+    aggregator::enqueue(&mut Conn::Sqlite(&mut tx), &changed).await?;
     // Exchange: the notifications outbox, in this transaction; wake subscribers after commit.
     let announcement = crate::exchange::enqueue_notifications(
         &mut Conn::Sqlite(&mut tx),
@@ -749,16 +733,17 @@ async fn ingest_postgres(
         h.retracted |= retracted;
     }
     let (steps, supersede) = plan(held, records);
-    let before =
-        aggregates::entities_of_sources(&mut Conn::Postgres(&mut tx), agency_id, &ids).await?;
+    // Superseded and inserted records go on the aggregate queue (see `aggregator`).
+    let mut changed: Vec<i64> = Vec::new();
     if !supersede.is_empty() {
-        sqlx::query(
+        changed = sqlx::query_scalar(
             "UPDATE records SET is_current = false \
-             WHERE agency_id = $1 AND is_current AND source_record_id = ANY($2)",
+             WHERE agency_id = $1 AND is_current AND source_record_id = ANY($2) \
+             RETURNING record_id",
         )
         .bind(agency_id)
         .bind(&supersede)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
     }
     let inserts: Vec<(&NewRecord, bool)> = records
@@ -855,7 +840,8 @@ async fn ingest_postgres(
             ids_by_key.insert((source_record_id, revision), record_id);
         }
     }
-    aggregates::refresh_sources(&mut Conn::Postgres(&mut tx), agency_id, &ids, before).await?;
+    changed.extend(ids_by_key.values());
+    aggregator::enqueue(&mut Conn::Postgres(&mut tx), &changed).await?;
     // Exchange: the notifications outbox, in this transaction; wake subscribers after commit.
     let announcement = crate::exchange::enqueue_notifications(
         &mut Conn::Postgres(&mut tx),
