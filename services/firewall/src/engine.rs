@@ -7,7 +7,12 @@
 //!   that is allowed gets the union of the fields of the permits that allowed it.
 //! - no templates.
 
-use std::{collections::BTreeSet, path::Path, str::FromStr};
+use std::{
+    collections::{BTreeSet, HashMap},
+    path::Path,
+    str::FromStr,
+    sync::{Arc, Mutex},
+};
 
 use cedar_policy::{
     Authorizer, Context, Decision as CedarDecision, Effect, Entities, EntityUid, PolicyId,
@@ -82,7 +87,18 @@ pub struct EngineOutcome {
     pub errors: Vec<String>,
 }
 
+/// Most outcomes the engine remembers; when full it forgets them all and starts again.
+pub const MAX_REMEMBERED_DECISIONS: usize = 4096;
+
 /// Validated Cedar policies and their schema.
+///
+/// Evaluation is a pure function of the policy set (fixed for the engine's life) and the
+/// request, and the request is built from nothing but the caller's identity (agency id, kind,
+/// areas, scopes) and the flow's action, purpose, lawful basis, event kinds, categories, RPC
+/// and gate flag. So the outcome for one exact set of those inputs is remembered (keyed by
+/// all of them, compared in full), and the same call made again — the gate decision of every
+/// RPC a connection makes — is answered without building and evaluating a Cedar request. A
+/// new policy set is a new engine with nothing remembered.
 #[derive(Debug)]
 pub struct PolicyEngine {
     schema: Schema,
@@ -90,6 +106,7 @@ pub struct PolicyEngine {
     infos: Vec<PolicyInfo>,
     version: String,
     authorizer: Authorizer,
+    decided: Mutex<HashMap<Vec<u8>, Arc<EngineOutcome>>>,
 }
 
 impl PolicyEngine {
@@ -223,6 +240,7 @@ impl PolicyEngine {
             infos,
             version,
             authorizer: Authorizer::new(),
+            decided: Mutex::new(HashMap::new()),
         })
     }
 
@@ -236,23 +254,48 @@ impl PolicyEngine {
         &self.infos
     }
 
-    /// Evaluates a flow for a caller.
+    /// Evaluates a flow for a caller (or recalls the outcome of exactly the same inputs).
     pub fn evaluate(&self, caller: &CallerIdentity, flow: &Flow) -> EngineOutcome {
+        let key = decision_key(caller, flow);
+        if let Some(outcome) = self.decided.lock().ok().and_then(|d| d.get(&key).cloned()) {
+            return (*outcome).clone();
+        }
+        let outcome = self.evaluate_uncached(caller, flow);
+        if let Ok(mut decided) = self.decided.lock() {
+            if decided.len() >= MAX_REMEMBERED_DECISIONS {
+                decided.clear();
+            }
+            decided.insert(key, Arc::new(outcome.clone()));
+        }
+        outcome
+    }
+
+    /// Number of outcomes remembered (for tests and diagnostics).
+    pub fn remembered_decisions(&self) -> usize {
+        self.decided.lock().map(|d| d.len()).unwrap_or(0)
+    }
+
+    /// Builds the Cedar request and evaluates it, without the memory of past outcomes.
+    pub fn evaluate_uncached(&self, caller: &CallerIdentity, flow: &Flow) -> EngineOutcome {
         match self.request(caller, flow) {
             Ok((request, entities)) => {
                 let response = self
                     .authorizer
                     .is_authorized(&request, &self.policies, &entities);
-                let policy_ids: Vec<String> = response
+                // Cedar reports these as sets in no fixed order; sorted, the same request always
+                // gives the same outcome (and the same audit entry).
+                let mut policy_ids: Vec<String> = response
                     .diagnostics()
                     .reason()
                     .map(|id| id.to_string())
                     .collect();
-                let errors: Vec<String> = response
+                policy_ids.sort_unstable();
+                let mut errors: Vec<String> = response
                     .diagnostics()
                     .errors()
                     .map(|e| e.to_string())
                     .collect();
+                errors.sort_unstable();
                 let allowed = response.decision() == CedarDecision::Allow;
                 let fields = if allowed {
                     self.infos
@@ -331,6 +374,46 @@ impl PolicyEngine {
     }
 }
 
+/// Every input [`PolicyEngine::request`] reads, each length-prefixed (so no two different
+/// inputs encode alike), in a fixed order.
+fn decision_key(caller: &CallerIdentity, flow: &Flow) -> Vec<u8> {
+    fn text(key: &mut Vec<u8>, s: &str) {
+        key.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        key.extend_from_slice(s.as_bytes());
+    }
+    fn count(key: &mut Vec<u8>, n: usize) {
+        key.extend_from_slice(&(n as u64).to_le_bytes());
+    }
+    fn number(key: &mut Vec<u8>, n: i32) {
+        key.extend_from_slice(&n.to_le_bytes());
+    }
+    let mut key = Vec::with_capacity(256);
+    text(&mut key, &caller.agency_id);
+    text(&mut key, caller.agency_kind.as_str());
+    count(&mut key, caller.areas.len());
+    for area in &caller.areas {
+        text(&mut key, area);
+    }
+    count(&mut key, caller.scopes.len());
+    for scope in &caller.scopes {
+        text(&mut key, scope);
+    }
+    number(&mut key, flow.action as i32);
+    number(&mut key, flow.purpose as i32);
+    number(&mut key, flow.lawful_basis as i32);
+    count(&mut key, flow.event_kinds.len());
+    for kind in &flow.event_kinds {
+        number(&mut key, *kind as i32);
+    }
+    count(&mut key, flow.categories.len());
+    for category in &flow.categories {
+        text(&mut key, category);
+    }
+    text(&mut key, &flow.rpc);
+    key.push(u8::from(flow.gate));
+    key
+}
+
 fn uid(ty: &str, id: &str) -> Result<EntityUid, String> {
     let literal = format!("{ty}::{}", serde_json::Value::String(id.to_string()));
     EntityUid::from_str(&literal).map_err(|e| format!("entity id: {e}"))
@@ -351,6 +434,139 @@ mod tests {
                 .iter()
                 .any(|p| p.id == "no-immigration-enforcement" && p.effect == "forbid")
         );
+    }
+
+    /// Callers and flows varying every input of a decision, one at a time and together.
+    fn decision_inputs() -> Vec<(CallerIdentity, Flow)> {
+        use vawg_hub::identity::AgencyKind;
+        let kinds = [
+            AgencyKind::Police,
+            AgencyKind::School,
+            AgencyKind::CentralAnalyst,
+            AgencyKind::ImmigrationEnforcement,
+        ];
+        let scope_sets: [&[&str]; 3] = [
+            &[],
+            &["reference:read", "metrics:read"],
+            &[
+                "records:write",
+                "exchange:request",
+                "audit:read",
+                "reference:read",
+            ],
+        ];
+        let actions = [
+            pb::Action::Submit,
+            pb::Action::ReadRecords,
+            pb::Action::ReadAggregates,
+            pb::Action::ReadAudit,
+            pb::Action::ReadReference,
+            pb::Action::ReceiveNotifications,
+        ];
+        let purposes = [
+            pb::Purpose::Unspecified,
+            pb::Purpose::Safeguarding,
+            pb::Purpose::Statistics,
+            pb::Purpose::RecordSubmission,
+            pb::Purpose::ImmigrationEnforcement,
+        ];
+        let mut inputs = Vec::new();
+        for (k, kind) in kinds.iter().enumerate() {
+            for (s, scopes) in scope_sets.iter().enumerate() {
+                for (a, action) in actions.iter().enumerate() {
+                    for (p, purpose) in purposes.iter().enumerate() {
+                        let caller = CallerIdentity {
+                            agency_id: format!("agency-{k}"),
+                            agency_kind: *kind,
+                            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                            areas: if s == 0 {
+                                vec![]
+                            } else {
+                                vec!["E23000001".into()]
+                            },
+                        };
+                        let mut flow = Flow::new(*action, *purpose, "/vawg.v1.X/Y");
+                        flow.gate = (a + p) % 2 == 0;
+                        if p % 2 == 1 {
+                            flow.lawful_basis = pb::LawfulBasis::PublicTaskSafeguarding;
+                            flow.event_kinds = vec![pb::EventKind::CrimeRecorded];
+                            flow.categories = vec!["stalking".into()];
+                        }
+                        inputs.push((caller, flow));
+                    }
+                }
+            }
+        }
+        inputs
+    }
+
+    #[test]
+    fn remembered_outcomes_equal_fresh_evaluation_for_every_input() {
+        let engine = PolicyEngine::embedded().unwrap();
+        let inputs = decision_inputs();
+        let mut allowed = 0;
+        for round in 0..2 {
+            for (caller, flow) in &inputs {
+                let fresh = engine.evaluate_uncached(caller, flow);
+                assert_eq!(
+                    engine.evaluate(caller, flow),
+                    fresh,
+                    "round {round}: {caller:?} {flow:?}"
+                );
+                allowed += usize::from(fresh.allowed);
+            }
+        }
+        assert_eq!(engine.remembered_decisions(), inputs.len());
+        // The table holds both answers, so a mixed-up key would show.
+        assert!(allowed > 0 && allowed < 2 * inputs.len(), "{allowed}");
+    }
+
+    #[test]
+    fn every_decision_input_is_part_of_the_key() {
+        let (caller, flow) = decision_inputs().swap_remove(0);
+        let base = decision_key(&caller, &flow);
+        let mut callers = vec![caller.clone(); 4];
+        callers[0].agency_id.push('x');
+        callers[1].agency_kind = vawg_hub::identity::AgencyKind::Court;
+        callers[2].areas.push("E23000005".into());
+        callers[3].scopes.insert("audit:read".into());
+        for other in &callers {
+            assert_ne!(decision_key(other, &flow), base, "{other:?}");
+        }
+        let mut flows = vec![flow.clone(); 8];
+        flows[0].action = pb::Action::ReadAudit;
+        flows[1].purpose = pb::Purpose::Oversight;
+        flows[2].lawful_basis = pb::LawfulBasis::LegalObligation;
+        flows[3].event_kinds.push(pb::EventKind::ChargingDecision);
+        flows[4].categories.push("rape".into());
+        flows[5].rpc.push('x');
+        flows[6].gate = !flows[6].gate;
+        // Moving text from one field to the next is a different input, too.
+        flows[7].categories = vec!["ab".into()];
+        let mut split = flow.clone();
+        split.categories = vec!["a".into(), "b".into()];
+        assert_ne!(
+            decision_key(&caller, &split),
+            decision_key(&caller, &flows[7])
+        );
+        for other in &flows {
+            assert_ne!(decision_key(&caller, other), base, "{other:?}");
+        }
+        // What the engine never reads (the records' agencies) does not split the memory.
+        let mut same = flow.clone();
+        same.record_agency_ids.push("someone".into());
+        assert_eq!(decision_key(&caller, &same), base);
+    }
+
+    #[test]
+    fn the_memory_is_bounded() {
+        let engine = PolicyEngine::embedded().unwrap();
+        let (mut caller, flow) = decision_inputs().swap_remove(0);
+        for i in 0..MAX_REMEMBERED_DECISIONS + 10 {
+            caller.agency_id = format!("agency-{i}");
+            engine.evaluate(&caller, &flow);
+            assert!(engine.remembered_decisions() <= MAX_REMEMBERED_DECISIONS);
+        }
     }
 
     #[test]

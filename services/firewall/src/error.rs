@@ -25,6 +25,33 @@ pub enum Error {
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// The group of audit entries this call's entry was part of could not be committed, so the
+    /// call does not proceed. Every caller of the group gets this; `cause` is the store's error
+    /// in words (server logs only), `retryable` whether the store was merely unavailable.
+    #[error("the audit log could not be written: {cause}")]
+    AuditUnwritten {
+        /// Whether the store was unavailable (a retry may succeed) rather than failing.
+        retryable: bool,
+        /// What failed, for the server log.
+        cause: String,
+    },
+}
+
+impl Error {
+    /// The same failure, for another caller whose entry was in the same group commit.
+    pub(crate) fn for_group(&self) -> Error {
+        Error::AuditUnwritten {
+            retryable: matches!(self, Error::Store(s) if s.is_unavailable())
+                || matches!(
+                    self,
+                    Error::AuditUnwritten {
+                        retryable: true,
+                        ..
+                    }
+                ),
+            cause: self.to_string(),
+        }
+    }
 }
 
 impl From<Error> for Status {
@@ -34,7 +61,15 @@ impl From<Error> for Status {
             Error::PermissionDenied(_) => Code::PermissionDenied,
             Error::InvalidArgument(_) => Code::InvalidArgument,
             Error::Store(s) if s.is_unavailable() => Code::Unavailable,
-            Error::Policy(_) | Error::Keys(_) | Error::Store(_) => Code::Internal,
+            Error::AuditUnwritten {
+                retryable: true, ..
+            } => Code::Unavailable,
+            Error::Policy(_)
+            | Error::Keys(_)
+            | Error::Store(_)
+            | Error::AuditUnwritten {
+                retryable: false, ..
+            } => Code::Internal,
         };
         match code {
             // Internal causes stay in the server log.

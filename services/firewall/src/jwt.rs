@@ -2,11 +2,19 @@
 //! file (re-read when it changes or when a token names an unknown `kid`, so keys rotate
 //! without a restart). `iss`, `aud`, `exp`, `nbf` and `sub` are required and checked, with
 //! 30 seconds of leeway for clock skew.
+//!
+//! An agency system sends the same token with every call until it refreshes it, so a token
+//! that verified is remembered (by the SHA-256 of its text, in a bounded map) together with
+//! the generation of the keys it verified under: a later call with the same token skips the
+//! signature check but still has `exp` and `nbf` checked against the clock. Any reload of the
+//! JWKS (the file changed, or an unknown `kid`) starts a new generation and forgets every
+//! remembered token, so a removed key stops being honoured at once. Refused tokens are never
+//! remembered.
 
 use std::{
     collections::{BTreeSet, HashMap},
     path::PathBuf,
-    sync::RwLock,
+    sync::{Mutex, RwLock},
     time::SystemTime,
 };
 
@@ -15,6 +23,7 @@ use jsonwebtoken::{
     jwk::{JwkSet, KeyAlgorithm},
 };
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::Error;
 
@@ -25,6 +34,9 @@ pub const ALLOWED_ALGORITHMS: [Algorithm; 3] =
 
 /// Clock-skew allowance for `exp` and `nbf`, in seconds.
 pub const LEEWAY_SECONDS: u64 = 30;
+
+/// Most verified tokens remembered at once (a few per agency system in practice).
+pub const MAX_REMEMBERED_TOKENS: usize = 8192;
 
 /// The claims of a hub token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +82,42 @@ pub fn validation(alg: Algorithm, issuer: &str, audience: &str) -> Validation {
 struct Keys {
     modified: Option<SystemTime>,
     by_kid: HashMap<String, (DecodingKey, Option<Algorithm>)>,
+    /// Bumped at every reload: what was verified under an older generation is forgotten.
+    generation: u64,
+}
+
+/// Tokens that verified under the keys of `generation`, by SHA-256 of the token text.
+#[derive(Default)]
+struct Verified {
+    generation: u64,
+    claims: HashMap<[u8; 32], Claims>,
+}
+
+impl Verified {
+    /// Remembers `claims` for `digest`, if the keys have not changed since it was verified.
+    /// Full: drops the tokens that have expired, and if that frees nothing, everything.
+    fn remember(&mut self, generation: u64, digest: [u8; 32], claims: Claims, now: u64) {
+        if generation != self.generation {
+            return;
+        }
+        if self.claims.len() >= MAX_REMEMBERED_TOKENS {
+            self.claims.retain(|_, c| !expired(c, now));
+            if self.claims.len() >= MAX_REMEMBERED_TOKENS {
+                self.claims.clear();
+            }
+        }
+        self.claims.insert(digest, claims);
+    }
+}
+
+/// `exp` as jsonwebtoken checks it: expired once `now - leeway` is past it.
+fn expired(claims: &Claims, now: u64) -> bool {
+    claims.exp < now.saturating_sub(LEEWAY_SECONDS)
+}
+
+/// `nbf` as jsonwebtoken checks it: not yet valid while it is after `now + leeway`.
+fn immature(claims: &Claims, now: u64) -> bool {
+    claims.nbf > now.saturating_add(LEEWAY_SECONDS)
 }
 
 /// Validates bearer tokens.
@@ -78,6 +126,7 @@ pub struct TokenValidator {
     audience: String,
     jwks_file: PathBuf,
     keys: RwLock<Keys>,
+    verified: Mutex<Verified>,
 }
 
 impl std::fmt::Debug for TokenValidator {
@@ -119,7 +168,11 @@ fn read_keys(path: &PathBuf) -> Result<Keys, Error> {
             .map_err(|e| Error::Keys(format!("JWKS {} key {kid}: {e}", path.display())))?;
         by_kid.insert(kid, (key, alg));
     }
-    Ok(Keys { modified, by_kid })
+    Ok(Keys {
+        modified,
+        by_kid,
+        generation: 0,
+    })
 }
 
 impl TokenValidator {
@@ -142,13 +195,21 @@ impl TokenValidator {
             audience: audience.into(),
             jwks_file,
             keys: RwLock::new(keys),
+            verified: Mutex::new(Verified::default()),
         })
     }
 
     fn reload(&self) {
         match read_keys(&self.jwks_file) {
-            Ok(keys) => {
+            Ok(mut keys) => {
                 if let Ok(mut guard) = self.keys.write() {
+                    keys.generation = guard.generation.wrapping_add(1);
+                    // Forget what the old keys verified before the new keys are in use, so
+                    // no call can be accepted on a remembered token once a key is gone.
+                    if let Ok(mut verified) = self.verified.lock() {
+                        verified.generation = keys.generation;
+                        verified.claims.clear();
+                    }
                     *guard = keys;
                 }
             }
@@ -156,7 +217,8 @@ impl TokenValidator {
         }
     }
 
-    fn key(&self, kid: &str) -> Option<(DecodingKey, Option<Algorithm>)> {
+    /// Reloads the JWKS if the file changed; returns the generation of the keys in use.
+    fn refresh(&self) -> Option<u64> {
         let modified = std::fs::metadata(&self.jwks_file)
             .and_then(|m| m.modified())
             .ok();
@@ -168,31 +230,76 @@ impl TokenValidator {
         if stale {
             self.reload();
         }
-        let found = self.keys.read().ok()?.by_kid.get(kid).cloned();
+        self.keys.read().ok().map(|k| k.generation)
+    }
+
+    /// The key for `kid` (reloading once if it is unknown) and the generation it belongs to.
+    fn key(&self, kid: &str) -> Option<(DecodingKey, Option<Algorithm>, u64)> {
+        let lookup = |keys: &Keys| {
+            keys.by_kid
+                .get(kid)
+                .map(|(k, a)| (k.clone(), *a, keys.generation))
+        };
+        let found = lookup(&*self.keys.read().ok()?);
         if found.is_some() {
             return found;
         }
         // Unknown kid: the keys may have rotated within the file's timestamp resolution.
         self.reload();
-        self.keys.read().ok()?.by_kid.get(kid).cloned()
+        lookup(&*self.keys.read().ok()?)
+    }
+
+    /// Number of verified tokens remembered (for tests and diagnostics).
+    pub fn remembered_tokens(&self) -> usize {
+        self.verified.lock().map(|v| v.claims.len()).unwrap_or(0)
     }
 
     /// Validates a token; the error says why in words fit for the caller (no token content).
+    ///
+    /// A token that verified under the keys in use is not verified again: its claims are
+    /// remembered, and only `exp` and `nbf` are checked again, against the clock, on each use.
     pub fn validate(&self, token: &str) -> Result<Claims, Error> {
         let refuse = |why: &str| Error::Unauthenticated(format!("invalid token: {why}"));
+        let generation = self.refresh();
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(generation) = generation {
+            let remembered = self
+                .verified
+                .lock()
+                .ok()
+                .filter(|v| v.generation == generation)
+                .and_then(|v| v.claims.get(&digest).cloned());
+            if let Some(claims) = remembered {
+                let now = jsonwebtoken::get_current_timestamp();
+                if expired(&claims, now) {
+                    return Err(refuse("expired"));
+                }
+                if immature(&claims, now) {
+                    return Err(refuse("not yet valid"));
+                }
+                return Ok(claims);
+            }
+        }
         let header =
             decode_header(token).map_err(|_| refuse("malformed or unsupported algorithm"))?;
         if !ALLOWED_ALGORITHMS.contains(&header.alg) {
             return Err(refuse("algorithm not allowed (RS256, ES256 or EdDSA only)"));
         }
         let kid = header.kid.as_deref().ok_or_else(|| refuse("no kid"))?;
-        let (key, key_alg) = self.key(kid).ok_or_else(|| refuse("unknown signing key"))?;
+        let (key, key_alg, generation) =
+            self.key(kid).ok_or_else(|| refuse("unknown signing key"))?;
         if key_alg.is_some_and(|a| a != header.alg) {
             return Err(refuse("algorithm does not match the key"));
         }
         let v = validation(header.alg, &self.issuer, &self.audience);
         decode::<Claims>(token, &key, &v)
-            .map(|d| d.claims)
+            .map(|d| {
+                if let Ok(mut verified) = self.verified.lock() {
+                    let now = jsonwebtoken::get_current_timestamp();
+                    verified.remember(generation, digest, d.claims.clone(), now);
+                }
+                d.claims
+            })
             .map_err(|e| {
                 use jsonwebtoken::errors::ErrorKind as K;
                 refuse(match e.kind() {
@@ -243,6 +350,246 @@ mod tests {
         }
         assert_eq!(v.iss, Some(HashSet::from(["https://issuer".to_string()])));
         assert_eq!(v.aud, Some(HashSet::from(["vawg-hub".to_string()])));
+    }
+
+    /// Test keys and tokens: Ed25519, a JWKS file written by the test.
+    mod fixture {
+        use std::path::Path;
+
+        use jsonwebtoken::{EncodingKey, Header, encode};
+        use ring::{
+            rand::SystemRandom,
+            signature::{Ed25519KeyPair, KeyPair},
+        };
+
+        use super::*;
+
+        pub struct Key {
+            pub kid: String,
+            pkcs8: Vec<u8>,
+        }
+
+        impl Key {
+            pub fn new(kid: &str) -> Key {
+                let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+                    .unwrap()
+                    .as_ref()
+                    .to_vec();
+                Key {
+                    kid: kid.into(),
+                    pkcs8,
+                }
+            }
+
+            fn jwk(&self) -> serde_json::Value {
+                let public = Ed25519KeyPair::from_pkcs8(&self.pkcs8).unwrap();
+                serde_json::json!({
+                    "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
+                    "kid": self.kid, "x": base64url(public.public_key().as_ref()),
+                })
+            }
+
+            /// A token for `sub` valid from `nbf` to `exp` (seconds from now).
+            pub fn token(&self, sub: &str, nbf: i64, exp: i64) -> String {
+                let now = jsonwebtoken::get_current_timestamp() as i64;
+                let claims = Claims {
+                    iss: "https://issuer".into(),
+                    sub: sub.into(),
+                    aud: "vawg-hub".into(),
+                    exp: u64::try_from(now + exp).unwrap(),
+                    nbf: u64::try_from(now + nbf).unwrap(),
+                    iat: u64::try_from(now).unwrap(),
+                    scope: "reference:read".into(),
+                };
+                let mut header = Header::new(Algorithm::EdDSA);
+                header.kid = Some(self.kid.clone());
+                encode(&header, &claims, &EncodingKey::from_ed_der(&self.pkcs8)).unwrap()
+            }
+        }
+
+        /// Writes a JWKS of `keys`, giving the file a modification time of its own.
+        pub fn write_jwks(path: &Path, keys: &[&Key], version: u64) {
+            let jwks =
+                serde_json::json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() });
+            std::fs::write(path, jwks.to_string()).unwrap();
+            let file = std::fs::File::options().write(true).open(path).unwrap();
+            file.set_modified(
+                SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000 + version),
+            )
+            .unwrap();
+        }
+
+        fn base64url(bytes: &[u8]) -> String {
+            const ALPHABET: &[u8; 64] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let mut out = String::new();
+            for chunk in bytes.chunks(3) {
+                let n = chunk
+                    .iter()
+                    .enumerate()
+                    .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+                for i in 0..=chunk.len() {
+                    out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+                }
+            }
+            out
+        }
+    }
+
+    fn validator(dir: &std::path::Path) -> TokenValidator {
+        TokenValidator::new("https://issuer", "vawg-hub", dir.join("jwks.json")).unwrap()
+    }
+
+    #[test]
+    fn a_verified_token_is_remembered_and_a_refused_one_never() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = fixture::Key::new("k1");
+        fixture::write_jwks(&dir.path().join("jwks.json"), &[&key], 1);
+        let tokens = validator(dir.path());
+
+        let token = key.token("police-1", -10, 600);
+        let first = tokens.validate(&token).unwrap();
+        assert_eq!(tokens.remembered_tokens(), 1);
+        assert_eq!(tokens.validate(&token).unwrap(), first);
+        assert_eq!(tokens.remembered_tokens(), 1);
+
+        // Signed by a key that is not in the JWKS but names a kid that is: refused, every time,
+        // and never remembered.
+        let impostor = fixture::Key::new("k1");
+        let forged = impostor.token("police-1", -10, 600);
+        for _ in 0..2 {
+            let err = tokens.validate(&forged).unwrap_err();
+            assert!(err.to_string().contains("bad signature"), "{err}");
+        }
+        // Tampered with after signing: a different text, so verified afresh, and refused.
+        let mut tampered = token.clone();
+        tampered.pop();
+        assert!(tokens.validate(&tampered).is_err());
+        // Expired, or not yet valid (beyond the leeway): refused and not remembered.
+        assert!(
+            tokens
+                .validate(&key.token("police-1", -600, -120))
+                .unwrap_err()
+                .to_string()
+                .contains("expired")
+        );
+        assert!(
+            tokens
+                .validate(&key.token("police-1", 120, 600))
+                .unwrap_err()
+                .to_string()
+                .contains("not yet valid")
+        );
+        assert_eq!(tokens.remembered_tokens(), 1);
+    }
+
+    #[test]
+    fn a_remembered_token_still_has_its_times_checked_on_every_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = fixture::Key::new("k1");
+        fixture::write_jwks(&dir.path().join("jwks.json"), &[&key], 1);
+        let tokens = validator(dir.path());
+        let token = key.token("police-1", -10, 600);
+        tokens.validate(&token).unwrap();
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = jsonwebtoken::get_current_timestamp();
+
+        // Time passes (simulated by moving the remembered times): past its expiry plus the
+        // leeway the remembered token is refused as expired, not served from memory.
+        let mut claims = tokens.verified.lock().unwrap().claims[&digest].clone();
+        claims.exp = now - LEEWAY_SECONDS - 1;
+        tokens
+            .verified
+            .lock()
+            .unwrap()
+            .claims
+            .insert(digest, claims.clone());
+        assert!(
+            tokens
+                .validate(&token)
+                .unwrap_err()
+                .to_string()
+                .contains("expired")
+        );
+        // Within the leeway it is still good, as jsonwebtoken would say.
+        claims.exp = now - LEEWAY_SECONDS + 5;
+        tokens
+            .verified
+            .lock()
+            .unwrap()
+            .claims
+            .insert(digest, claims.clone());
+        assert!(tokens.validate(&token).is_ok());
+        // And before its nbf (beyond the leeway) it is not yet valid.
+        claims.exp = now + 600;
+        claims.nbf = now + LEEWAY_SECONDS + 5;
+        tokens
+            .verified
+            .lock()
+            .unwrap()
+            .claims
+            .insert(digest, claims);
+        assert!(
+            tokens
+                .validate(&token)
+                .unwrap_err()
+                .to_string()
+                .contains("not yet valid")
+        );
+    }
+
+    #[test]
+    fn rotating_the_jwks_forgets_what_the_old_keys_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let jwks = dir.path().join("jwks.json");
+        let (old, new) = (fixture::Key::new("old"), fixture::Key::new("new"));
+        fixture::write_jwks(&jwks, &[&old], 1);
+        let tokens = validator(dir.path());
+        let token = old.token("police-1", -10, 600);
+        tokens.validate(&token).unwrap();
+        assert_eq!(tokens.remembered_tokens(), 1);
+
+        // The old key is withdrawn: its token is refused at once, though it was remembered.
+        fixture::write_jwks(&jwks, &[&new], 2);
+        let err = tokens.validate(&token).unwrap_err();
+        assert!(err.to_string().contains("unknown signing key"), "{err}");
+        assert_eq!(tokens.remembered_tokens(), 0);
+        tokens.validate(&new.token("police-1", -10, 600)).unwrap();
+
+        // A token verified before a rotation is not remembered after it (the generation moved
+        // on between the check and the remembering).
+        let generation = tokens.keys.read().unwrap().generation;
+        let mut verified = tokens.verified.lock().unwrap();
+        let before = verified.claims.len();
+        let claims = verified.claims.values().next().unwrap().clone();
+        verified.remember(generation.wrapping_sub(1), [7; 32], claims, 0);
+        assert_eq!(verified.claims.len(), before);
+    }
+
+    #[test]
+    fn remembered_tokens_are_bounded() {
+        let mut verified = Verified::default();
+        let claims = |exp| Claims {
+            iss: "i".into(),
+            sub: "s".into(),
+            aud: "a".into(),
+            exp,
+            nbf: 0,
+            iat: 0,
+            scope: String::new(),
+        };
+        let now = 1_000_000;
+        for i in 0..MAX_REMEMBERED_TOKENS {
+            // Half of them long expired.
+            let exp = if i % 2 == 0 { 10 } else { now + 600 };
+            let mut digest = [0u8; 32];
+            digest[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            verified.remember(0, digest, claims(exp), now);
+        }
+        assert_eq!(verified.claims.len(), MAX_REMEMBERED_TOKENS);
+        verified.remember(0, [0xff; 32], claims(now + 600), now);
+        assert_eq!(verified.claims.len(), MAX_REMEMBERED_TOKENS / 2 + 1);
+        assert!(verified.claims.values().all(|c| !expired(c, now)));
     }
 
     #[test]

@@ -57,6 +57,14 @@ impl BenchHub {
     /// Builds and starts a hub on `database` (migrated if needed), or on a temporary SQLite
     /// file when `None`.
     pub async fn start(database: Option<&str>) -> anyhow::Result<BenchHub> {
+        BenchHub::start_with(database, |_| {}).await
+    }
+
+    /// [`BenchHub::start`], with `configure` adjusting the settings before the hub is built.
+    pub async fn start_with(
+        database: Option<&str>,
+        configure: impl FnOnce(&mut Settings),
+    ) -> anyhow::Result<BenchHub> {
         let dir = tempfile::tempdir()?;
         let pki = pki::init(&dir.path().join("pki"))?;
         let database_url = database
@@ -64,6 +72,7 @@ impl BenchHub {
             .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
         let mut settings = pki::dev_settings(&pki, database_url, dir.path());
         settings.limits.max_message_bytes = settings.limits.max_message_bytes.max(64 << 20);
+        configure(&mut settings);
         let app = Application::build(settings.clone()).await?;
         let addr = app.local_addr();
         let store = app.store().clone();

@@ -19,6 +19,7 @@ pub mod aggregator;
 pub mod audit;
 pub mod exchange;
 pub mod records;
+pub mod rollup;
 pub mod testing;
 
 /// A connection (usually inside a transaction) on either backend, for store functions that
@@ -191,6 +192,10 @@ impl Store {
                 .busy_timeout(Duration::from_secs(10));
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
+                // A local file cannot drop a connection the way a network peer can: skip the
+                // ping sqlx sends before every acquire (a round trip to the connection's
+                // worker thread per query — half the registry read on every RPC).
+                .test_before_acquire(false)
                 // A connection whose transaction could not end (a COMMIT refused with
                 // SQLITE_FULL is rolled back by SQLite, and the ROLLBACK sqlx then sends fails,
                 // leaving its depth count above zero) would refuse every later transaction:

@@ -542,6 +542,20 @@ impl Store {
                 ))
                 .execute(p)
                 .await?;
+                // The same secondary indexes as `records` (PostgreSQL's `LIKE … INCLUDING
+                // ALL` copies them too): every row the hub stores pays for them.
+                let indexes: Vec<String> = sqlx::query_scalar(
+                    "SELECT sql FROM sqlite_master WHERE type = 'index' \
+                     AND tbl_name = 'records' AND sql IS NOT NULL",
+                )
+                .fetch_all(p)
+                .await?;
+                for ddl in indexes {
+                    let ddl = ddl
+                        .replace(" ON records ", &format!(" ON {table} "))
+                        .replace("INDEX records_", &format!("INDEX {table}_"));
+                    sqlx::query(&ddl).execute(p).await?;
+                }
                 let started = Instant::now();
                 let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
                 let rows: Vec<(&NewRecord, bool)> = records.iter().map(|r| (r, true)).collect();
