@@ -30,6 +30,7 @@ mod ingest_no_raw_identifiers;
 mod ingest_synth;
 mod metrics;
 mod metrics_firewall;
+mod metrics_rollup;
 mod push;
 mod security_matrix;
 mod security_secrets;

@@ -703,7 +703,7 @@ pub async fn bulk_load(hub: &BenchHub, records: usize, chunk: usize) -> anyhow::
             // What autovacuum would do (test servers often run without it): without fresh
             // statistics PostgreSQL's plans for the aggregate refresh fall back to full scans.
             if let vawg_store::Pool::Postgres(p) = hub.store.pool() {
-                sqlx::query("ANALYZE records, agg_queue, agg_contrib, agg_counts")
+                sqlx::query("ANALYZE records, agg_queue, agg_entities, agg_counts")
                     .execute(p)
                     .await?;
             }

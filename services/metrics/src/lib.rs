@@ -16,7 +16,10 @@ use vawg_hub::{
     identity::{AgencyKind, CallerIdentity},
     pb::{self, metrics_service_server::MetricsService},
 };
-use vawg_store::{Store, StoreError, aggregates::AggregateFilter};
+use vawg_store::{
+    Store, StoreError,
+    aggregates::{AggregateFilter, Dimension},
+};
 
 /// The gRPC methods, as the audit log names them.
 const QUERY_METRIC: &str = "/vawg.v1.MetricsService/QueryMetric";
@@ -165,7 +168,10 @@ impl MetricsApi {
         query: &pb::MetricQuery,
     ) -> Result<pb::MetricTable, MetricsError> {
         let plan = Plan::new(caller, query, self.rules, &self.current_definition)?;
-        let rows = self.store.aggregate_rows(&plan.filter).await?;
+        let rows = self
+            .store
+            .aggregate_rows(&plan.filter, &plan.group_by)
+            .await?;
         Ok(plan.table(rows))
     }
 }
@@ -182,6 +188,18 @@ pub fn validate_query(
     Plan::new(caller, query, rules, current_definition).map(|_| ())
 }
 
+/// What [`MetricsApi::query`] reads from the store for `query`: the aggregate filter and the
+/// dimensions the database groups by (the store reads the narrowest table that has them all;
+/// see [`vawg_store::rollup::table_for_read`]).
+pub fn aggregate_read(
+    caller: &CallerIdentity,
+    query: &pb::MetricQuery,
+    rules: DisclosureRules,
+    current_definition: &str,
+) -> Result<(AggregateFilter, Vec<Dimension>), MetricsError> {
+    Plan::new(caller, query, rules, current_definition).map(|p| (p.filter, p.group_by))
+}
+
 /// Cells keyed by cube coordinates.
 type Cells = Vec<(Vec<String>, pb::Cell)>;
 /// The table's cells and its per-period totals.
@@ -196,6 +214,8 @@ struct Plan {
     breakdowns: Vec<pb::Breakdown>,
     area_level: pb::AreaLevel,
     filter: AggregateFilter,
+    /// The dimensions the database groups by (the rest is summed there).
+    group_by: Vec<Dimension>,
     rules: DisclosureRules,
     statistic: &'static str,
     notes: Vec<String>,
@@ -211,14 +231,30 @@ fn month_key(d: NaiveDate) -> String {
     format!("{:04}-{:02}", d.year(), d.month())
 }
 
-fn area_matches(level: pb::AreaLevel, code: &str) -> bool {
-    let prefix = code.get(..3).unwrap_or("");
+/// The GSS entity codes (the first three characters of an area code) of an area level; empty
+/// for every area.
+fn area_prefixes(level: pb::AreaLevel) -> &'static [&'static str] {
     match level {
-        pb::AreaLevel::PoliceForceArea => matches!(prefix, "E23" | "W15"),
-        pb::AreaLevel::LocalAuthority => matches!(prefix, "E06" | "E07" | "E08" | "E09" | "W06"),
-        pb::AreaLevel::IntegratedCareBoard => prefix == "E54",
-        pb::AreaLevel::EnglandAndWales | pb::AreaLevel::Unspecified => true,
+        pb::AreaLevel::PoliceForceArea => &["E23", "W15"],
+        pb::AreaLevel::LocalAuthority => &["E06", "E07", "E08", "E09", "W06"],
+        pb::AreaLevel::IntegratedCareBoard => &["E54"],
+        pb::AreaLevel::EnglandAndWales | pb::AreaLevel::Unspecified => &[],
     }
+}
+
+/// The aggregate dimension a breakdown reads.
+fn dimension(b: pb::Breakdown) -> Option<Dimension> {
+    Some(match b {
+        pb::Breakdown::Area => Dimension::Area,
+        pb::Breakdown::Category => Dimension::Category,
+        pb::Breakdown::Sex => Dimension::Sex,
+        pb::Breakdown::AgeBand => Dimension::AgeBand,
+        pb::Breakdown::EthnicGroup => Dimension::EthnicGroup,
+        pb::Breakdown::Disability => Dimension::Disability,
+        pb::Breakdown::ImmigrationStatus => Dimension::ImmigrationStatus,
+        pb::Breakdown::Subtype => Dimension::Subtype,
+        pb::Breakdown::Unspecified => return None,
+    })
 }
 
 impl Plan {
@@ -383,6 +419,10 @@ impl Plan {
             from_month: month_key(start),
             to_month: month_key(end),
             areas: query.area_codes.clone(),
+            area_prefixes: area_prefixes(area_level)
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
             categories: query.categories.clone(),
             sexes,
             age_bands,
@@ -391,6 +431,23 @@ impl Plan {
             threshold: 0,
             rounding_base: query.rounding_base as u64,
         };
+        // What `coords` and the cell functions read; everything else is summed in the database.
+        let mut group_by = Vec::new();
+        if !matches!(
+            grain,
+            pb::TimeGrain::WholePeriod | pb::TimeGrain::Unspecified
+        ) {
+            group_by.push(Dimension::Month);
+        }
+        for b in &breakdowns {
+            if *b == pb::Breakdown::Area && area_level == pb::AreaLevel::EnglandAndWales {
+                continue; // one national cell
+            }
+            group_by.extend(dimension(*b));
+        }
+        if def.computation == Computation::Days {
+            group_by.push(Dimension::Bucket);
+        }
         let mut filled = query.clone();
         filled.definition_version = current_definition.to_string();
         filled.grain = grain as i32;
@@ -402,6 +459,7 @@ impl Plan {
             breakdowns,
             area_level,
             filter,
+            group_by,
             rules: rules.stricter(requested),
             statistic,
             notes,
@@ -460,11 +518,8 @@ impl Plan {
         c
     }
 
+    /// The table from rows grouped by `self.group_by` (the area level already applied).
     fn table(&self, rows: Vec<(FactKey, FactValue)>) -> pb::MetricTable {
-        let rows: Vec<_> = rows
-            .into_iter()
-            .filter(|(k, _)| area_matches(self.area_level, &k.area))
-            .collect();
         let (cells, totals) = match self.def.computation {
             Computation::Count => self.count_cells(&rows),
             Computation::Amount => self.amount_cells(&rows),
@@ -506,7 +561,9 @@ impl Plan {
         1 + self.breakdowns.len()
     }
 
-    /// Groups rows into cube coordinates, summing with `value`.
+    /// Groups rows into cube coordinates, summing with `value`. The rows were summed in the
+    /// database already; every aggregate row is a sum of non-negative contributions, so clamping
+    /// a sum at zero is the same as clamping each row it came from.
     fn group(
         &self,
         rows: &[(FactKey, FactValue)],
@@ -959,6 +1016,95 @@ mod tests {
         assert_eq!(statistic(&h, "mean"), 40.0);
         assert_eq!(statistic(&h, "median"), 20.0);
         assert_eq!(statistic(&h, "p90"), 100.0);
+    }
+
+    fn central() -> CallerIdentity {
+        CallerIdentity {
+            agency_id: "central".into(),
+            agency_kind: AgencyKind::CentralAnalyst,
+            scopes: Default::default(),
+            areas: vec![],
+        }
+    }
+
+    fn read_of(
+        metric: &str,
+        grain: pb::TimeGrain,
+        level: pb::AreaLevel,
+        breakdowns: &[pb::Breakdown],
+    ) -> (AggregateFilter, Vec<Dimension>) {
+        let q = pb::MetricQuery {
+            metric_id: metric.into(),
+            victim_scope: pb::VictimScope::WomenAndGirls as i32,
+            counting_rule: pb::CountingRule::AllOffences as i32,
+            period: Some(pb::ReferencePeriod {
+                start: Some(pb::Date {
+                    year: 2024,
+                    month: 4,
+                    day: 1,
+                }),
+                end: Some(pb::Date {
+                    year: 2025,
+                    month: 3,
+                    day: 31,
+                }),
+            }),
+            grain: grain as i32,
+            area_level: level as i32,
+            breakdowns: breakdowns.iter().map(|b| *b as i32).collect(),
+            ..Default::default()
+        };
+        aggregate_read(&central(), &q, DisclosureRules::default(), "v1").unwrap()
+    }
+
+    #[test]
+    fn the_database_groups_by_what_the_table_shows_and_nothing_more() {
+        use pb::{AreaLevel as L, Breakdown as B, TimeGrain as G};
+        let (filter, group_by) = read_of("recorded_crimes", G::Month, L::PoliceForceArea, &[]);
+        assert_eq!(group_by, vec![Dimension::Month]);
+        assert_eq!(filter.area_prefixes, vec!["E23", "W15"]);
+        assert_eq!(filter.sexes, vec!["SEX_FEMALE"]);
+        assert_eq!(
+            (filter.from_month.as_str(), filter.to_month.as_str()),
+            ("2024-04", "2025-03")
+        );
+        // A whole period has no month; quarters and years are made from months.
+        let (_, group_by) = read_of(
+            "recorded_crimes",
+            G::WholePeriod,
+            L::LocalAuthority,
+            &[B::Sex],
+        );
+        assert_eq!(group_by, vec![Dimension::Sex]);
+        let (_, group_by) = read_of(
+            "convictions",
+            G::FinancialYear,
+            L::PoliceForceArea,
+            &[B::Area, B::Category],
+        );
+        assert_eq!(
+            group_by,
+            vec![Dimension::Month, Dimension::Area, Dimension::Category]
+        );
+        // England and Wales as a whole: one national cell, every area summed.
+        let (filter, group_by) = read_of(
+            "recorded_crimes",
+            G::Quarter,
+            L::EnglandAndWales,
+            &[B::Area],
+        );
+        assert_eq!(group_by, vec![Dimension::Month]);
+        assert!(filter.area_prefixes.is_empty());
+        // Days keep their histogram; proportions read both series.
+        let (_, group_by) = read_of(
+            "referral_to_charge_days",
+            G::WholePeriod,
+            L::IntegratedCareBoard,
+            &[],
+        );
+        assert_eq!(group_by, vec![Dimension::Bucket]);
+        let (filter, _) = read_of("charge_rate", G::Month, L::PoliceForceArea, &[]);
+        assert_eq!(filter.series, vec!["charge_rate:num", "charge_rate:den"]);
     }
 
     #[test]

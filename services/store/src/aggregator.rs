@@ -24,7 +24,10 @@
 //! across chunks also coalesces the work: a case touched by the police, the CPS and the court
 //! within a batch is recomputed once.
 
-use std::{collections::BTreeSet, time::Duration};
+use std::{
+    collections::BTreeSet,
+    time::{Duration, Instant},
+};
 
 use tokio::sync::{Mutex, Notify};
 
@@ -34,19 +37,44 @@ use crate::{Conn, Pool, Store, StoreError, aggregates};
 /// many records, small enough that SQLite's writer lock is not held for long.
 const DRAIN_BATCH: i64 = 5_000;
 
-/// How long the background task waits after a wake-up before draining, so that chunks
-/// committed together are aggregated together.
-const COALESCE: Duration = Duration::from_millis(25);
+/// The background task drains once ingest has been quiet this long, so that a burst of chunks
+/// is acknowledged at full speed (on SQLite a drain holds the one writer lock) and aggregated
+/// together afterwards, sharing the entities its records have in common.
+const QUIET: Duration = Duration::from_millis(500);
+
+/// ...but never defers a drain longer than this under continuous ingest, so the backlog (and
+/// the time a read may spend settling it) stays bounded.
+const MAX_DEFER: Duration = Duration::from_secs(5);
 
 /// How often the background task looks at the queue without a wake-up (changes committed by
 /// another replica on the same PostgreSQL database do not wake this one).
 const POLL: Duration = Duration::from_secs(1);
 
 /// Shared by every clone of a [`Store`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct State {
     drain: Mutex<()>,
     wake: Notify,
+    last_change: std::sync::Mutex<Instant>,
+}
+
+impl Default for State {
+    fn default() -> State {
+        State {
+            drain: Mutex::new(()),
+            wake: Notify::new(),
+            last_change: std::sync::Mutex::new(Instant::now()),
+        }
+    }
+}
+
+impl State {
+    fn quiet_for(&self) -> Duration {
+        self.last_change
+            .lock()
+            .map(|t| t.elapsed())
+            .unwrap_or(Duration::ZERO)
+    }
 }
 
 /// Queues the records whose aggregate contributions may have changed. Call inside the
@@ -57,16 +85,13 @@ pub(crate) async fn enqueue(conn: &mut Conn<'_>, record_ids: &[i64]) -> Result<(
     }
     match conn {
         Conn::Sqlite(c) => {
-            // Our own integers as literals: no per-parameter binding cost.
-            for chunk in record_ids.chunks(1_000) {
-                let values: Vec<String> = chunk.iter().map(|id| format!("({id})")).collect();
-                sqlx::query(&format!(
-                    "INSERT INTO agg_queue (record_id) VALUES {}",
-                    values.join(", ")
-                ))
+            // One JSON array: one statement text, prepared once per connection.
+            let ids = serde_json::to_string(record_ids)
+                .map_err(|e| StoreError::Corrupt(format!("encoding record ids: {e}")))?;
+            sqlx::query("INSERT INTO agg_queue (record_id) SELECT value FROM json_each(?)")
+                .bind(ids)
                 .execute(&mut **c)
                 .await?;
-            }
         }
         Conn::Postgres(c) => {
             sqlx::query("INSERT INTO agg_queue (record_id) SELECT unnest($1::bigint[])")
@@ -81,20 +106,44 @@ pub(crate) async fn enqueue(conn: &mut Conn<'_>, record_ids: &[i64]) -> Result<(
 /// Drains one batch of queue rows with `seq <= upto` (all rows when `None`) inside `conn`'s
 /// transaction. Returns the number of queue rows processed (0: nothing left).
 async fn drain_in(conn: &mut Conn<'_>, upto: Option<i64>) -> Result<usize, StoreError> {
-    let limit = upto
-        .map(|u| format!(" WHERE seq <= {u}"))
-        .unwrap_or_default();
-    let sql =
-        format!("SELECT seq, record_id FROM agg_queue{limit} ORDER BY seq LIMIT {DRAIN_BATCH}");
-    let rows: Vec<(i64, i64)> =
-        crate::with_conn!(conn, |c| sqlx::query_as(&sql).fetch_all(&mut **c).await?);
+    let upto = upto.unwrap_or(i64::MAX);
+    let rows: Vec<(i64, i64)> = match conn {
+        Conn::Sqlite(c) => {
+            sqlx::query_as(
+                "SELECT seq, record_id FROM agg_queue WHERE seq <= ? ORDER BY seq LIMIT ?",
+            )
+            .bind(upto)
+            .bind(DRAIN_BATCH)
+            .fetch_all(&mut **c)
+            .await?
+        }
+        Conn::Postgres(c) => {
+            sqlx::query_as(
+                "SELECT seq, record_id FROM agg_queue WHERE seq <= $1 ORDER BY seq LIMIT $2",
+            )
+            .bind(upto)
+            .bind(DRAIN_BATCH)
+            .fetch_all(&mut **c)
+            .await?
+        }
+    };
     if rows.is_empty() {
         return Ok(0);
     }
+    let started = std::time::Instant::now();
     let ids: BTreeSet<i64> = rows.iter().map(|(_, id)| *id).collect();
     let ids: Vec<i64> = ids.into_iter().collect();
     let entities = aggregates::entities_of_records(conn, &ids).await?;
+    let n_entities = entities.len();
+    let resolved = started.elapsed();
     aggregates::refresh(conn, entities).await?;
+    tracing::debug!(
+        records = ids.len(),
+        entities = n_entities,
+        resolve_ms = resolved.as_millis() as u64,
+        refresh_ms = (started.elapsed() - resolved).as_millis() as u64,
+        "aggregate batch"
+    );
     let seqs: Vec<i64> = rows.iter().map(|(seq, _)| *seq).collect();
     match conn {
         // The writer lock is held: every row read is committed and no other drain runs, so
@@ -178,17 +227,30 @@ impl Store {
 
     /// Wakes the background aggregator (after a commit that queued records).
     pub(crate) fn aggregates_changed(&self) {
+        if let Ok(mut t) = self.agg.last_change.lock() {
+            *t = Instant::now();
+        }
         self.agg.wake.notify_one();
     }
 
-    /// Starts the background aggregator: drains the queue shortly after every commit of this
-    /// process and at least every second. Stops when the pool is closed.
+    /// Starts the background aggregator: drains the queue once this process's ingest has been
+    /// quiet for a moment (at the latest a few seconds after a change), and looks at the queue
+    /// every second for changes other replicas made. Stops when the pool is closed.
     pub fn spawn_aggregator(&self) -> tokio::task::JoinHandle<()> {
         let store = self.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    _ = store.agg.wake.notified() => tokio::time::sleep(COALESCE).await,
+                    _ = store.agg.wake.notified() => {
+                        let deferred = Instant::now();
+                        loop {
+                            let quiet = store.agg.quiet_for();
+                            if quiet >= QUIET || deferred.elapsed() >= MAX_DEFER {
+                                break;
+                            }
+                            tokio::time::sleep(QUIET - quiet).await;
+                        }
+                    }
                     _ = tokio::time::sleep(POLL) => {}
                 }
                 if store.is_closed() {
