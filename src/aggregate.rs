@@ -118,6 +118,20 @@ impl EntityKey {
     }
 }
 
+/// Whether records of this kind belong to their case (the justice journey). Other kinds may
+/// carry a police crime reference but are counted on their own.
+pub fn in_case(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::CrimeRecorded
+            | EventKind::CpsReferral
+            | EventKind::ChargingDecision
+            | EventKind::ProsecutionOutcome
+            | EventKind::CourtOutcome
+            | EventKind::VictimWithdrawal
+    )
+}
+
 /// The entities a record belongs to. A crime without a known suspect is a relationship of its
 /// own (the principal crime rule cannot join it to anything).
 pub fn entities_of(r: &FactRecord) -> Vec<EntityKey> {
@@ -139,15 +153,7 @@ pub fn entities_of(r: &FactRecord) -> Vec<EntityKey> {
         }
     }
     if let Some(case) = &r.case_ref
-        && matches!(
-            r.kind(),
-            EventKind::CrimeRecorded
-                | EventKind::CpsReferral
-                | EventKind::ChargingDecision
-                | EventKind::ProsecutionOutcome
-                | EventKind::CourtOutcome
-                | EventKind::VictimWithdrawal
-        )
+        && in_case(r.kind())
     {
         keys.push(EntityKey::Case(case.clone()));
     }

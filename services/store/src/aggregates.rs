@@ -738,7 +738,11 @@ pub async fn load_entities(
     let mut by_victim: HashMap<&str, Vec<&FactRecord>> = HashMap::new();
     let mut by_suspect: HashMap<&str, Vec<&FactRecord>> = HashMap::new();
     for r in loaded.values() {
-        if let Some(c) = &r.case_ref {
+        // As `entities_of` assigns records to cases: a protective order or a referral that
+        // carries the police reference is not part of the case's journey.
+        if let Some(c) = &r.case_ref
+            && vawg_hub::aggregate::in_case(r.kind())
+        {
             by_case.entry(c).or_default().push(r);
         }
         if is_crime(r) {
