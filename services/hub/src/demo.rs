@@ -633,7 +633,8 @@ async fn encompass(hub: &Arc<Hub>) -> anyhow::Result<()> {
         date(now.year(), now.month() as i32, now.day() as i32)
     };
     let record = pb::VawgRecord {
-        source_record_id: format!("demo-encompass-{}", now.timestamp()),
+        // Unique per run: two runs can fall within the same second.
+        source_record_id: format!("demo-encompass-{}", uuid::Uuid::new_v4().simple()),
         revision: 1,
         source_agency_id: "police-e23000001".into(),
         event_time: Some(ts),
