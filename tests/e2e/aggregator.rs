@@ -167,80 +167,12 @@ async fn ingest_queues_changes_and_a_read_settles_them() {
     app.stop().await;
 }
 
-async fn stream_all(agency: &Agency, records: Vec<pb::VawgRecord>) {
-    let chunks: Vec<pb::StreamRecordsRequest> = records
-        .chunks(200)
-        .map(|c| pb::StreamRecordsRequest {
-            records: c.to_vec(),
-        })
-        .collect();
-    let mut acks = agency
-        .ingest()
-        .stream_records(tokio_stream::iter(chunks))
-        .await
-        .unwrap()
-        .into_inner();
-    while let Some(ack) = acks.message().await.unwrap() {
-        for r in &ack.results {
-            assert!(
-                matches!(
-                    r.status(),
-                    pb::RecordStatus::Accepted | pb::RecordStatus::Superseded
-                ),
-                "{}: {:?}",
-                r.source_record_id,
-                r.violations
-            );
-        }
-    }
-}
-
-/// A second revision of `r` whose victim is 20 years older (another age band: the roll-ups
-/// move) and of another ethnic group (only the full table moves).
-fn revised(r: &pb::VawgRecord) -> pb::VawgRecord {
-    let mut r = r.clone();
-    r.revision += 1;
-    if let Some(d) = r.victim.as_mut().and_then(|v| v.demographics.as_mut()) {
-        d.age_at_event = Some(d.age_at_event.unwrap_or(20) + 20);
-        d.ethnic_group = if d.ethnic_group == pb::EthnicGroup::Asian as i32 {
-            pb::EthnicGroup::Mixed as i32
-        } else {
-            pb::EthnicGroup::Asian as i32
-        };
-    }
-    r
-}
-
-/// Synthetic journeys through every agency; then every seventh record revised and every
-/// eleventh retracted.
-async fn load(app: &TestApp) {
-    let data = synth::generate(120, 29);
-    for a in &data.agencies {
-        let areas: Vec<&str> = a.areas.iter().map(String::as_str).collect();
-        let agency = app.agency(&a.id, a.kind, &areas).await;
-        let records: Vec<pb::VawgRecord> = data.records_of(&a.id).cloned().collect();
-        stream_all(&agency, records.clone()).await;
-        let revisions: Vec<pb::VawgRecord> = records.iter().step_by(7).map(revised).collect();
-        stream_all(&agency, revisions).await;
-        for r in records.iter().skip(3).step_by(11) {
-            agency
-                .ingest()
-                .retract_record(pb::RetractRecordRequest {
-                    source_record_id: r.source_record_id.clone(),
-                    reason: "test".into(),
-                })
-                .await
-                .unwrap();
-        }
-    }
-}
-
 /// Found by the roll-up tests: a case's records were loaded by police reference whatever their
 /// kind, while a full recomputation puts only justice-journey kinds in a case, so after
 /// revisions and retractions the maintained aggregates drifted from a recomputation.
 async fn synthetic_revisions_and_retractions_match_a_recomputation(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    load(&app).await;
+    crate::metrics_rollup::load(&app).await;
     let full = app.store().all_aggregates().await.unwrap();
     let recomputed = vawg_store::aggregates::recompute_all(app.store())
         .await

@@ -64,8 +64,8 @@ fn revised(r: &pb::VawgRecord) -> pb::VawgRecord {
 }
 
 /// Synthetic journeys through every agency; then every seventh record revised and every
-/// eleventh retracted.
-async fn load(app: &TestApp) {
+/// eleventh retracted. (Also the aggregator's recomputation test.)
+pub(crate) async fn load(app: &TestApp) {
     let data = synth::generate(120, 29);
     for a in &data.agencies {
         let areas: Vec<&str> = a.areas.iter().map(String::as_str).collect();

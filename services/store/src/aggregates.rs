@@ -66,7 +66,8 @@ macro_rules! bind_key {
 /// Rows whose counters all came back to zero (every contribution withdrawn) are kept by the
 /// upserts but mean "nothing here": reads skip them, so a cell with no data never shows as 0
 /// and the table compares equal to a full recomputation.
-const LIVE: &str = "NOT (n_all = 0 AND n_principal = 0 AND n_principal_coc = 0 AND amount = 0)";
+pub(crate) const LIVE: &str =
+    "NOT (n_all = 0 AND n_principal = 0 AND n_principal_coc = 0 AND amount = 0)";
 
 /// Bound values per statement, under SQLite's and PostgreSQL's limits.
 const ROWS_PER_STATEMENT: usize = 500;
@@ -125,7 +126,7 @@ pub async fn refresh(conn: &mut Conn<'_>, entities: BTreeSet<EntityKey>) -> Resu
 /// `?` on SQLite. Not `$N` on SQLite: sqlx asks SQLite for every parameter's name, a linear
 /// scan of the statement's named parameters, so a statement with thousands of `$N` parameters
 /// binds in quadratic time — it was half of ingest's CPU time in the profile (BENCHMARKS.md).
-fn placeholders(conn: &Conn<'_>, from: usize, n: usize) -> String {
+pub(crate) fn placeholders(conn: &Conn<'_>, from: usize, n: usize) -> String {
     match conn {
         Conn::Sqlite(_) => vec!["?"; n].join(", "),
         Conn::Postgres(_) => (from..from + n)

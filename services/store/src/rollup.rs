@@ -17,7 +17,10 @@ use std::collections::BTreeMap;
 use sqlx::Row;
 use vawg_hub::aggregate::{FactKey, FactValue};
 
-use crate::{Conn, StoreError, aggregates::AggregateFilter};
+use crate::{
+    Conn, StoreError,
+    aggregates::{AggregateFilter, LIVE, placeholders},
+};
 
 /// A column of the aggregate key other than the series (which every table and read keeps).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -215,24 +218,8 @@ pub fn roll_up(
     out
 }
 
-/// Rows whose counters all came back to zero (every contribution withdrawn) are kept by the
-/// upserts but mean "nothing here" (as in `agg_counts`): reads skip them.
-const LIVE: &str = "NOT (n_all = 0 AND n_principal = 0 AND n_principal_coc = 0 AND amount = 0)";
-
 /// Rows per upsert statement (15 or fewer values each), under both backends' bind limits.
 const ROWS_PER_STATEMENT: usize = 250;
-
-/// `n` bind placeholders from `from`: `$from, …` on PostgreSQL, plain `?` on SQLite (where
-/// sqlx looks every `$N` name up by a linear scan; see `aggregates::placeholders`).
-fn placeholders(conn: &Conn<'_>, from: usize, n: usize) -> String {
-    match conn {
-        Conn::Sqlite(_) => vec!["?"; n].join(", "),
-        Conn::Postgres(_) => (from..from + n)
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-    }
-}
 
 /// Applies to every roll-up the delta just applied to `agg_counts` (inside the same
 /// transaction). Keys are upserted in sorted order in every table, as `agg_counts`'s are.
