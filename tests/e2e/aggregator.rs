@@ -1,9 +1,8 @@
 //! The aggregator: ingest queues its changes in the ingest transaction and the aggregate tables
 //! catch up off the ingest path; every read first settles what was committed before it.
 
-use vawg_e2e::{Agency, Backend, TestApp};
+use vawg_e2e::{Backend, TestApp};
 use vawg_hub::{identity::AgencyKind, pb};
-use vawg_server::synth;
 use vawg_store::{Pool, aggregates::recompute_all};
 
 use crate::{
