@@ -74,14 +74,20 @@ const ROWS_PER_STATEMENT: usize = 500;
 
 /// Recomputes the contributions of `entities` from their current records and applies the
 /// differences to the aggregate table. Call inside the aggregator's drain transaction.
-/// Works in batches: a handful of statements per chunk, not per entity.
-pub async fn refresh(conn: &mut Conn<'_>, entities: BTreeSet<EntityKey>) -> Result<(), StoreError> {
+/// Works in batches: a handful of statements per chunk, not per entity. `known` holds records
+/// whose state this transaction has already read (`None`: not live), so they are not read
+/// again.
+pub async fn refresh(
+    conn: &mut Conn<'_>,
+    entities: BTreeSet<EntityKey>,
+    known: &BTreeMap<i64, Option<FactRecord>>,
+) -> Result<(), StoreError> {
     if entities.is_empty() {
         return Ok(());
     }
     let texts: Vec<String> = entities.iter().map(EntityKey::as_text).collect();
     let t0 = std::time::Instant::now();
-    let records = load_entities(conn, &entities).await?;
+    let records = load_entities(conn, &entities, known).await?;
     let t1 = std::time::Instant::now();
     let old = stored_contributions(conn, &texts).await?;
     let t2 = std::time::Instant::now();
@@ -696,6 +702,7 @@ where
 pub async fn load_entities(
     conn: &mut Conn<'_>,
     entities: &BTreeSet<EntityKey>,
+    known: &BTreeMap<i64, Option<FactRecord>>,
 ) -> Result<BTreeMap<EntityKey, Vec<FactRecord>>, StoreError> {
     let (mut ids, mut cases, mut victims, mut suspects) =
         (Vec::new(), Vec::new(), BTreeSet::new(), Vec::new());
@@ -719,7 +726,18 @@ pub async fn load_entities(
     let crime = "event_kind = 'CRIME_RECORDED'";
     let mut loaded: BTreeMap<i64, FactRecord> = BTreeMap::new();
     let victims: Vec<String> = victims.into_iter().collect();
-    for r in fact_rows(conn, "record_id", live, Keys::Ids(&ids)).await? {
+    // Records whose state was read earlier in this transaction are not read again.
+    let mut unknown = Vec::with_capacity(ids.len());
+    for id in ids {
+        match known.get(&id) {
+            Some(Some(r)) => {
+                loaded.insert(id, r.clone());
+            }
+            Some(None) => {}
+            None => unknown.push(id),
+        }
+    }
+    for (r, _) in fact_rows(conn, "record_id", live, Keys::Ids(&unknown)).await? {
         loaded.insert(r.record_id, r);
     }
     let (live_crime, keys) = (format!("{live} AND {crime}"), Keys::Texts);
@@ -728,7 +746,7 @@ pub async fn load_entities(
         ("victim_pseudonym", live_crime.as_str(), keys(&victims)),
         ("suspect_pseudonym", live_crime.as_str(), keys(&suspects)),
     ] {
-        for r in fact_rows(conn, column, condition, values).await? {
+        for (r, _) in fact_rows(conn, column, condition, values).await? {
             loaded.insert(r.record_id, r);
         }
     }
@@ -791,16 +809,19 @@ pub async fn load_entities(
 }
 
 /// The entities of these records, whatever their state now: an old revision or a retracted
-/// record names the entities it contributed to, a current one those it contributes to.
+/// record names the entities it contributed to, a current one those it contributes to. Also
+/// returns each record as read (`None` when it is not live), for [`refresh`].
 pub async fn entities_of_records(
     conn: &mut Conn<'_>,
     record_ids: &[i64],
-) -> Result<BTreeSet<EntityKey>, StoreError> {
-    Ok(fact_rows(conn, "record_id", "TRUE", Keys::Ids(record_ids))
-        .await?
-        .iter()
-        .flat_map(vawg_hub::aggregate::entities_of)
-        .collect())
+) -> Result<(BTreeSet<EntityKey>, BTreeMap<i64, Option<FactRecord>>), StoreError> {
+    let mut entities = BTreeSet::new();
+    let mut known = BTreeMap::new();
+    for (r, live) in fact_rows(conn, "record_id", "TRUE", Keys::Ids(record_ids)).await? {
+        entities.extend(vawg_hub::aggregate::entities_of(&r));
+        known.insert(r.record_id, live.then_some(r));
+    }
+    Ok((entities, known))
 }
 
 /// Values a statement selects on: record ids or text keys.
@@ -825,12 +846,13 @@ impl Keys<'_> {
 /// is prepared once per connection and stays in its statement cache. (Lists of literals or of
 /// placeholders made every batch a new statement: SQLite's parser was 8 % of ingest's CPU in
 /// the profile, and each PostgreSQL connection cached a prepared statement per batch.)
+/// Each record comes with whether it is live (current and not retracted).
 async fn fact_rows(
     conn: &mut Conn<'_>,
     column: &str,
     condition: &str,
     keys: Keys<'_>,
-) -> Result<Vec<FactRecord>, StoreError> {
+) -> Result<Vec<(FactRecord, bool)>, StoreError> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
@@ -838,20 +860,22 @@ async fn fact_rows(
     match conn {
         Conn::Sqlite(c) => {
             let sql = format!(
-                "SELECT {FACT_COLUMNS} FROM records WHERE {condition} \
-                 AND {column} IN (SELECT value FROM json_each(?))"
+                "SELECT {FACT_COLUMNS}, (is_current AND NOT retracted) AS live FROM records \
+                 WHERE {condition} AND {column} IN (SELECT value FROM json_each(?))"
             );
             let json = match keys {
                 Keys::Ids(v) => json_array(v),
                 Keys::Texts(v) => json_array(v),
             }?;
             for row in sqlx::query(&sql).bind(json).fetch_all(&mut **c).await? {
-                out.extend(fact_record(&row)?);
+                let live: bool = row.try_get("live")?;
+                out.extend(fact_record(&row)?.map(|r| (r, live)));
             }
         }
         Conn::Postgres(c) => {
             let sql = format!(
-                "SELECT {FACT_COLUMNS} FROM records WHERE {condition} AND {column} = ANY($1)"
+                "SELECT {FACT_COLUMNS}, (is_current AND NOT retracted) AS live FROM records \
+                 WHERE {condition} AND {column} = ANY($1)"
             );
             let q = sqlx::query(&sql);
             let q = match keys {
@@ -859,7 +883,8 @@ async fn fact_rows(
                 Keys::Texts(v) => q.bind(v),
             };
             for row in q.fetch_all(&mut **c).await? {
-                out.extend(fact_record(&row)?);
+                let live: bool = row.try_get("live")?;
+                out.extend(fact_record(&row)?.map(|r| (r, live)));
             }
         }
     }

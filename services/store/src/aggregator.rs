@@ -35,7 +35,7 @@ use crate::{Conn, Pool, Store, StoreError, aggregates};
 
 /// Queue rows processed per drain transaction: large enough to coalesce entities shared by
 /// many records, small enough that SQLite's writer lock is not held for long.
-const DRAIN_BATCH: i64 = 5_000;
+const DRAIN_BATCH: i64 = 20_000;
 
 /// The background task drains once ingest has been quiet this long, so that a burst of chunks
 /// is acknowledged at full speed (on SQLite a drain holds the one writer lock) and aggregated
@@ -133,10 +133,10 @@ async fn drain_in(conn: &mut Conn<'_>, upto: Option<i64>) -> Result<usize, Store
     let started = std::time::Instant::now();
     let ids: BTreeSet<i64> = rows.iter().map(|(_, id)| *id).collect();
     let ids: Vec<i64> = ids.into_iter().collect();
-    let entities = aggregates::entities_of_records(conn, &ids).await?;
+    let (entities, known) = aggregates::entities_of_records(conn, &ids).await?;
     let n_entities = entities.len();
     let resolved = started.elapsed();
-    aggregates::refresh(conn, entities).await?;
+    aggregates::refresh(conn, entities, &known).await?;
     tracing::debug!(
         records = ids.len(),
         entities = n_entities,
