@@ -34,9 +34,9 @@ use tokio::sync::{Mutex, Notify};
 use crate::{Conn, Pool, Store, StoreError, aggregates};
 
 /// Queue rows processed per drain transaction: large enough to coalesce the entities many
-/// records share (4,000 → 20,000 cut the aggregator's time per record by a quarter), while a
-/// batch still holds SQLite's writer lock for only a couple of seconds — which is why the
-/// background task waits for ingest to pause (BENCHMARKS.md).
+/// records share (a case is recomputed once per batch however many of its records arrived),
+/// while a batch still holds SQLite's writer lock for only a couple of seconds — which is why
+/// the background task waits for ingest to pause (BENCHMARKS.md).
 const DRAIN_BATCH: i64 = 20_000;
 
 /// The background task drains once ingest has been quiet this long, so that a burst of chunks
