@@ -24,6 +24,8 @@ struct Instruments {
     rejections: Counter<u64>,
     denials: Counter<u64>,
     ingest_lag: Histogram<f64>,
+    aggregated: Counter<u64>,
+    aggregate_batch: Histogram<f64>,
 }
 
 impl Instruments {
@@ -55,6 +57,19 @@ impl Instruments {
                     7.0 * 86_400.0,
                     30.0 * 86_400.0,
                 ])
+                .build(),
+            aggregated: meter
+                .u64_counter("vawg.aggregate.records")
+                .with_description(
+                    "Queued record changes the aggregator has applied to the aggregate tables",
+                )
+                .with_unit("{record}")
+                .build(),
+            aggregate_batch: meter
+                .f64_histogram("vawg.aggregate.batch.duration")
+                .with_description("Time to apply one batch of queued changes to the aggregates")
+                .with_unit("s")
+                .with_boundaries(vec![0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0])
                 .build(),
         }
     }
@@ -100,4 +115,13 @@ pub fn record_ingest_lag(agency_kind: &'static str, lag: Duration) {
         lag.as_secs_f64(),
         &[KeyValue::new("agency_kind", agency_kind)],
     );
+}
+
+/// Records one aggregator batch: how many queued record changes it applied and how long it
+/// took. Compared with the ingest rate, it tells whether aggregation keeps up (reads wait for
+/// whatever it has not applied yet).
+pub fn record_aggregate_batch(records: u64, took: Duration) {
+    let i = instruments();
+    i.aggregated.add(records, &[]);
+    i.aggregate_batch.record(took.as_secs_f64(), &[]);
 }

@@ -210,6 +210,7 @@ async fn spans_and_metrics_reach_an_otlp_receiver() {
 
     telemetry::record_rejection("UNKNOWN_LOCAL_CODE");
     telemetry::record_denial("PURPOSE_IMMIGRATION_ENFORCEMENT");
+    telemetry::record_aggregate_batch(3, Duration::from_millis(5));
 
     // Flush, and keep flushing until everything has arrived or the deadline passes.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -227,7 +228,8 @@ async fn spans_and_metrics_reach_an_otlp_receiver() {
                 &[("rpc.method", "GetDefinition")],
             ) >= 1
             && counter_total(&metrics, "vawg.ingest.rejections", &[]) >= 1
-            && counter_total(&metrics, "vawg.firewall.denials", &[]) >= 1;
+            && counter_total(&metrics, "vawg.firewall.denials", &[]) >= 1
+            && counter_total(&metrics, "vawg.aggregate.records", &[]) >= 3;
         if arrived {
             let list_span = list_span.unwrap();
             assert_eq!(

@@ -4,8 +4,9 @@
 //!   and metrics over OTLP/gRPC; [`Telemetry::shutdown`] flushes both on the way out.
 //! - [`RpcLayer`] wraps the gRPC server: one span per RPC, continuing the caller's W3C trace
 //!   (`traceparent` in the request metadata), and request count and latency per RPC and status.
-//! - [`record_rejection`], [`record_denial`] and [`record_ingest_lag`] (from
-//!   `vawg_hub::telemetry`, so every service crate can call them) are the domain metrics.
+//! - [`record_rejection`], [`record_denial`], [`record_ingest_lag`] and
+//!   [`record_aggregate_batch`] (from `vawg_hub::telemetry`, so every service crate can call
+//!   them) are the domain metrics.
 //!
 //! Labels and span fields carry RPC names, status codes, agency kinds and enum names only, never
 //! personal data: the domain helpers take `&'static str` labels, so a value built at run time
@@ -47,7 +48,9 @@ use vawg_hub::telemetry::SCOPE;
 use crate::config;
 
 /// The domain metrics, recorded by the services through the library (`vawg_hub::telemetry`).
-pub use vawg_hub::telemetry::{record_denial, record_ingest_lag, record_rejection};
+pub use vawg_hub::telemetry::{
+    record_aggregate_batch, record_denial, record_ingest_lag, record_rejection,
+};
 
 /// Running telemetry: holds the OpenTelemetry providers (when exporting) so they can be flushed
 /// and shut down. Call [`Telemetry::shutdown`] before the process exits, or the last batch of

@@ -139,6 +139,7 @@ async fn drain_in(conn: &mut Conn<'_>, upto: Option<i64>) -> Result<usize, Store
     let n_entities = entities.len();
     let resolved = started.elapsed();
     aggregates::refresh(conn, entities, &known).await?;
+    vawg_hub::telemetry::record_aggregate_batch(rows.len() as u64, started.elapsed());
     tracing::debug!(
         records = ids.len(),
         entities = n_entities,
