@@ -2,10 +2,10 @@
 //! (a record, a victim/suspect relationship, a case, a victim, a suspect) contributes to the
 //! aggregate tables.
 //!
-//! Aggregates are maintained at ingest: when a record arrives, is superseded or retracted, the
-//! store recomputes the contributions of every entity the record belongs to from that entity's
-//! current records (a handful), subtracts the entity's previous contributions and adds the new
-//! ones. Queries then read only the aggregate table, whose size depends on the number of
+//! Aggregates are maintained incrementally: when a record arrives, is superseded or retracted,
+//! the store (its aggregator, off the ingest path but before any read) recomputes the
+//! contributions of every entity the record belongs to from that entity's current records (a
+//! handful), subtracts the entity's previous contributions and adds the new ones. Queries then read only the aggregate table, whose size depends on the number of
 //! distinct (metric, month, area, category, demographics, sub-type) combinations, not on the
 //! number of records. A full recomputation from raw records gives the same table (tested).
 //!

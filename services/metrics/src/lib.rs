@@ -1,8 +1,9 @@
 //! vawg-metrics: the central aggregator's `MetricsService`.
 //!
-//! Every query reads the aggregate table maintained at ingest (never the raw records), groups
-//! it by period and the requested breakdowns, computes the metric, and applies statistical
-//! disclosure control to every cell before it leaves. Nobody gets record-level data here.
+//! Every query reads the aggregate tables (never the raw records; the store first applies
+//! every change acknowledged before the query), grouped in SQL on the narrowest roll-up that
+//! has the requested breakdowns, computes the metric, and applies statistical disclosure
+//! control to every cell before it leaves. Nobody gets record-level data here.
 
 use std::collections::{BTreeMap, BTreeSet};
 
