@@ -246,7 +246,7 @@ fn decode_facts(bytes: &[u8]) -> Result<Contributions, StoreError> {
 }
 
 /// `values` as one JSON array (SQLite's `json_each` reads it: one stable statement).
-fn json_array<T: serde::Serialize>(values: &[T]) -> Result<String, StoreError> {
+pub(crate) fn json_array<T: serde::Serialize>(values: &[T]) -> Result<String, StoreError> {
     serde_json::to_string(values).map_err(|e| StoreError::Corrupt(format!("encoding keys: {e}")))
 }
 

@@ -88,10 +88,8 @@ pub(crate) async fn enqueue(conn: &mut Conn<'_>, record_ids: &[i64]) -> Result<(
     match conn {
         Conn::Sqlite(c) => {
             // One JSON array: one statement text, prepared once per connection.
-            let ids = serde_json::to_string(record_ids)
-                .map_err(|e| StoreError::Corrupt(format!("encoding record ids: {e}")))?;
             sqlx::query("INSERT INTO agg_queue (record_id) SELECT value FROM json_each(?)")
-                .bind(ids)
+                .bind(aggregates::json_array(record_ids)?)
                 .execute(&mut **c)
                 .await?;
         }
