@@ -11,7 +11,8 @@
 //! a crash mid-batch only means the batch runs again.
 //!
 //! Two things drain the queue: a background task per process ([`Store::spawn_aggregator`]),
-//! woken after every commit, which keeps the lag short; and every read of the aggregates
+//! woken by every commit but waiting for ingest to pause (at most a few seconds) so bursts are
+//! acknowledged at full speed and aggregated together; and every read of the aggregates
 //! ([`Store::settle_aggregates`]), which first drains everything committed before it began, so
 //! a reader always sees every change acknowledged before its query (read-your-writes, as when
 //! aggregates were maintained inside the ingest transaction). Drains are serialised: by a mutex
@@ -44,8 +45,9 @@ const DRAIN_BATCH: i64 = 20_000;
 /// together afterwards, sharing the entities its records have in common.
 const QUIET: Duration = Duration::from_millis(500);
 
-/// ...but never defers a drain longer than this under continuous ingest, so the backlog (and
-/// the time a read may spend settling it) stays bounded.
+/// ...but never defers a drain longer than this under continuous ingest. This bounds when
+/// aggregation starts, not the backlog: when ingest outpaces the aggregator the queue grows,
+/// and a read then waits for it (BENCHMARKS.md, gaps).
 const MAX_DEFER: Duration = Duration::from_secs(5);
 
 /// How often the background task looks at the queue without a wake-up (changes committed by
