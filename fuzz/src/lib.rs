@@ -14,13 +14,8 @@ use std::{
 use chrono::{TimeZone, Utc};
 use prost::Message;
 use vawg_firewall::{default_scopes, engine::PolicyEngine, jwt::TokenValidator};
-use vawg_hub::{
-    definition::{Definition, DefinitionSet},
-    disclosure::DisclosureRules,
-    identity::{AgencyKind, CallerIdentity},
-    pb,
-    pseudonym::{Keyring, PseudonymKey},
-};
+use vawg_proto::pb;
+use vawg_domain::{definition::{Definition, DefinitionSet}, disclosure::DisclosureRules, identity::{AgencyKind, CallerIdentity}, pseudonym::{Keyring, PseudonymKey}};
 use vawg_ingest::Validator;
 use vawg_server::push::mapping::{CsvRow, JsonRow, Mapping};
 
@@ -301,7 +296,7 @@ mod tests {
         };
         write("ingest_records", "batch-8", &batch.encode_to_vec());
 
-        for (i, m) in vawg_hub::aggregate::CATALOGUE.iter().take(6).enumerate() {
+        for (i, m) in vawg_domain::aggregate::CATALOGUE.iter().take(6).enumerate() {
             let q = pb::QueryMetricRequest {
                 query: Some(pb::MetricQuery {
                     metric_id: m.id.into(),

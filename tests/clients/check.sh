@@ -22,7 +22,7 @@ if ! cmp -s "$here/node/package-lock.json" "$cache/package-lock.json" || [ ! -d 
   (cd "$cache" && npm ci --no-audit --no-fund --silent)
 fi
 
-cargo build --quiet --locked -p vawg-server --bin vawg-hub
+cargo build --quiet --locked -p vawg-hub --bin vawg-hub
 hubbin="${CARGO_TARGET_DIR:-$root/target}/debug/vawg-hub"
 work="$(mktemp -d)"
 port="$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"

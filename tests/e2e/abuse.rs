@@ -20,8 +20,9 @@ use tonic::{
     codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
     codegen::http::uri::PathAndQuery,
 };
+use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{AuthChannel, Backend, TestApp};
-use vawg_hub::{identity::AgencyKind, pb};
+use vawg_proto::pb;
 
 use crate::{
     ingest_common::{MET, MET_ID, crime},

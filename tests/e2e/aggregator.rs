@@ -1,8 +1,9 @@
 //! The aggregator: ingest queues its changes in the ingest transaction and the aggregate tables
 //! catch up off the ingest path; every read first settles what was committed before it.
 
+use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{Backend, TestApp};
-use vawg_hub::{identity::AgencyKind, pb};
+use vawg_proto::pb;
 use vawg_store::{Pool, aggregates::recompute_all};
 
 use crate::{

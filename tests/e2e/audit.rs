@@ -2,8 +2,9 @@
 //! in the database are each detected by `vawg-hub audit verify`, naming the first bad entry,
 //! on both backends.
 
+use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{Agency, Backend, TestApp};
-use vawg_hub::{identity::AgencyKind, pb};
+use vawg_proto::pb;
 use vawg_server::admin::{HeadFile, audit_verify};
 use vawg_store::Pool;
 

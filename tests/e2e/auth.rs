@@ -3,14 +3,12 @@
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use tonic::Code;
+use vawg_domain::identity::{AgencyKind, scope};
 use vawg_e2e::{Agency, Backend, TestApp};
 use vawg_firewall::audit::AuditRecord;
-use vawg_hub::{
-    identity::{AgencyKind, scope},
-    pb::{
-        self, definition_service_client::DefinitionServiceClient,
-        metrics_service_client::MetricsServiceClient,
-    },
+use vawg_proto::pb::{
+    self, definition_service_client::DefinitionServiceClient,
+    metrics_service_client::MetricsServiceClient,
 };
 use vawg_server::pki::{TokenSpec, Validity};
 use vawg_store::agencies::AgencyStatus;

@@ -2,8 +2,8 @@
 //! details to it with the key the hub hands out, and only the school's key opens them.
 
 use vawg_client::{HubClient, open_sealed, sealing};
+use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{Agency, Backend, TestApp};
-use vawg_hub::identity::AgencyKind;
 
 async fn client(app: &TestApp, agency: &Agency) -> HubClient {
     HubClient::builder(format!("https://{}", app.addr))

@@ -12,8 +12,9 @@ use tokio::{
     net::{TcpListener, TcpStream},
 };
 use vawg_client::{HubClient, ProviderError, RetryPolicy, Tally, is_held, refusal_reason};
+use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{Agency, Backend, TestApp};
-use vawg_hub::{identity::AgencyKind, pb};
+use vawg_proto::pb;
 use vawg_server::pki::TokenSpec;
 
 use crate::ingest_common::{MET, MET_ID, crime};

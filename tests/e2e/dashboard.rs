@@ -14,9 +14,10 @@ use tokio::{
     net::TcpStream,
 };
 use tokio_rustls::TlsConnector;
+use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{Backend, TestApp};
 use vawg_firewall::{audit::AuditRecord, layer::DASHBOARD_POLICY_ID};
-use vawg_hub::{identity::AgencyKind, pb};
+use vawg_proto::pb;
 use vawg_server::pki::TokenSpec;
 
 /// An HTTP response: status, headers (lower-case names) and the de-chunked body.

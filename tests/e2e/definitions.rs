@@ -1,8 +1,9 @@
 //! The definition service over gRPC.
 
 use tonic::Code;
+use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{Backend, TestApp};
-use vawg_hub::{identity::AgencyKind, pb};
+use vawg_proto::pb;
 
 #[tokio::test]
 async fn lists_and_classifies_under_the_current_definition() {

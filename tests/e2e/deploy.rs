@@ -472,7 +472,7 @@ async fn the_probe_port_answers_health_in_plaintext_and_nothing_else() {
         HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
     };
     use vawg_e2e::{Backend, TestApp, connect_with_retry};
-    use vawg_hub::pb::{self, definition_service_client::DefinitionServiceClient};
+    use vawg_proto::pb::{self, definition_service_client::DefinitionServiceClient};
 
     let app = TestApp::spawn_with(Backend::Sqlite, |s| {
         s.health_listen = Some(([127, 0, 0, 1], 0).into());

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tonic::Streaming;
 use vawg_e2e::{Agency, AuthChannel, Bearer, TestApp, connect_with_retry};
-use vawg_hub::pb::{self, exchange_service_client::ExchangeServiceClient};
+use vawg_proto::pb::{self, exchange_service_client::ExchangeServiceClient};
 
 /// A police force area.
 pub const MET: &str = "E23000001";

@@ -4,11 +4,9 @@
 
 use std::time::Duration;
 
+use vawg_domain::identity::AgencyKind;
 use vawg_e2e::process::{HubConfig, HubProcess, hub_binary};
-use vawg_hub::{
-    identity::AgencyKind,
-    pb::{self, exchange_service_client::ExchangeServiceClient},
-};
+use vawg_proto::pb::{self, exchange_service_client::ExchangeServiceClient};
 use vawg_store::{Store, testing::TestDatabase};
 
 use crate::exchange_fixtures::{MET, encompass};

@@ -4,8 +4,9 @@
 //! is never an allowed requester or purpose.
 
 use tonic::Code;
+use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{Agency, Backend, TestApp};
-use vawg_hub::{identity::AgencyKind, pb};
+use vawg_proto::pb;
 
 use crate::exchange_fixtures::{MET, crime, identifiers, submit, victim};
 

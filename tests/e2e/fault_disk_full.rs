@@ -7,8 +7,9 @@
 
 use std::{path::PathBuf, process::Command};
 
+use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{Backend, TestApp};
-use vawg_hub::{identity::AgencyKind, pb};
+use vawg_proto::pb;
 use vawg_store::Store;
 
 use crate::ingest_common::{MET, MET_ID, crime};

@@ -8,14 +8,12 @@
 use std::{collections::BTreeSet, time::Duration};
 
 use tonic::Streaming;
+use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{
     Backend,
     process::{HubConfig, HubProcess, hub_binary},
 };
-use vawg_hub::{
-    identity::AgencyKind,
-    pb::{self, exchange_service_client::ExchangeServiceClient},
-};
+use vawg_proto::pb::{self, exchange_service_client::ExchangeServiceClient};
 use vawg_store::{Store, testing::TestDatabase};
 
 use crate::{

@@ -19,11 +19,12 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 use vawg_client::{HubClient, RetryPolicy};
+use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{
     pg_cluster::PgCluster,
     process::{HubConfig, HubProcess, hub_binary},
 };
-use vawg_hub::{identity::AgencyKind, pb};
+use vawg_proto::pb;
 use vawg_server::pki::{self, TokenSpec};
 use vawg_store::Store;
 

@@ -2,11 +2,9 @@
 
 use futures::FutureExt;
 use tonic::Code;
+use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{Backend, TestApp};
-use vawg_hub::{
-    identity::AgencyKind,
-    pb::{self, Action, EventKind, LawfulBasis, Purpose},
-};
+use vawg_proto::pb::{self, Action, EventKind, LawfulBasis, Purpose};
 use vawg_server::{app::Application, config::Settings};
 
 fn check(action: Action, purpose: Purpose, basis: LawfulBasis) -> pb::CheckPurposeRequest {

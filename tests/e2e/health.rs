@@ -7,8 +7,8 @@ use tonic_reflection::pb::v1::{
     ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
     server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
 };
+use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{Backend, TestApp};
-use vawg_hub::identity::AgencyKind;
 
 #[tokio::test]
 async fn health_reports_serving_for_the_hub_and_each_service() {
@@ -143,7 +143,7 @@ async fn a_subset_of_services_is_served_and_the_rest_not_serving() {
     }
     let status = school
         .metrics()
-        .list_metrics(vawg_hub::pb::ListMetricsRequest {})
+        .list_metrics(vawg_proto::pb::ListMetricsRequest {})
         .await
         .expect_err("metrics is not served here");
     assert_eq!(status.code(), tonic::Code::Unimplemented);

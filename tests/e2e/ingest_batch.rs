@@ -1,11 +1,9 @@
 //! SubmitBatch: a valid batch is stored, classified and pseudonymised; a mixed batch keeps the
 //! valid records and names every problem of the invalid ones by field path.
 
+use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{Backend, TestApp};
-use vawg_hub::{
-    identity::AgencyKind,
-    pb::{self, RecordStatus, vawg_record::Event},
-};
+use vawg_proto::pb::{self, RecordStatus, vawg_record::Event};
 
 use crate::{
     both_backends,

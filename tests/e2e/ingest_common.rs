@@ -2,7 +2,7 @@
 //! backends.
 
 use chrono::{Duration, TimeZone, Utc};
-use vawg_hub::pb::{self, vawg_record::Event};
+use vawg_proto::pb::{self, vawg_record::Event};
 
 /// Declares one `#[tokio::test]` per backend calling `$body(Backend)`.
 #[macro_export]

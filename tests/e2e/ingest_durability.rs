@@ -4,11 +4,12 @@
 
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{
     Backend,
     process::{HubConfig, HubProcess, hub_binary},
 };
-use vawg_hub::{identity::AgencyKind, pb};
+use vawg_proto::pb;
 use vawg_store::{Store, testing::TestDatabase};
 
 use crate::{

@@ -3,12 +3,10 @@
 //! refuses records of kinds the caller's agency does not produce, per record, naming the rule,
 //! while the valid records of the same batch are kept.
 
+use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{Backend, TestApp};
 use vawg_firewall::audit::HeadSigner;
-use vawg_hub::{
-    identity::AgencyKind,
-    pb::{self, RecordStatus, vawg_record::Event},
-};
+use vawg_proto::pb::{self, RecordStatus, vawg_record::Event};
 
 use crate::{
     both_backends,

@@ -1,11 +1,9 @@
 //! Idempotency on (agency, source record id, revision): duplicates, supersession, stale
 //! revisions and retraction.
 
+use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{Backend, TestApp};
-use vawg_hub::{
-    identity::AgencyKind,
-    pb::{self, RecordStatus},
-};
+use vawg_proto::pb::{self, RecordStatus};
 
 use crate::{
     both_backends,

@@ -2,11 +2,9 @@
 //! or a hang; and stream chunks are acknowledged in order.
 
 use tonic_types::StatusExt;
+use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{Backend, TestApp};
-use vawg_hub::{
-    identity::AgencyKind,
-    pb::{self, RecordStatus},
-};
+use vawg_proto::pb::{self, RecordStatus};
 
 use crate::{
     both_backends,

@@ -5,8 +5,9 @@
 use std::sync::{Arc, Mutex};
 
 use sqlx::Row;
+use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{Backend, TestApp};
-use vawg_hub::{identity::AgencyKind, pb};
+use vawg_proto::pb;
 use vawg_store::Pool;
 
 use crate::{

@@ -1,7 +1,7 @@
 //! `vawg-hub synth` output is deterministic per seed and ingests with zero rejections.
 
 use vawg_e2e::{Backend, TestApp};
-use vawg_hub::pb;
+use vawg_proto::pb;
 use vawg_server::synth;
 
 use crate::both_backends;

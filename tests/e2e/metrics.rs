@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 
 use tonic::Code;
+use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{Agency, Backend, TestApp};
-use vawg_hub::{identity::AgencyKind, pb};
+use vawg_proto::pb;
 
 const MET: &str = "E23000001";
 const CITY: &str = "E23000002";

@@ -5,8 +5,9 @@
 use std::path::PathBuf;
 
 use tonic::Code;
+use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{Backend, TestApp};
-use vawg_hub::{identity::AgencyKind, pb};
+use vawg_proto::pb;
 
 fn query() -> pb::MetricQuery {
     pb::MetricQuery {

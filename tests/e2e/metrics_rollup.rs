@@ -5,11 +5,9 @@
 
 use std::collections::BTreeMap;
 
+use vawg_domain::aggregate::{FactKey, FactValue};
 use vawg_e2e::{Agency, Backend, TestApp};
-use vawg_hub::{
-    aggregate::{FactKey, FactValue},
-    pb,
-};
+use vawg_proto::pb;
 use vawg_server::synth;
 use vawg_store::{
     Store,

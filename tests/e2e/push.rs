@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{Agency, Backend, TestApp};
-use vawg_hub::identity::AgencyKind;
 use vawg_server::{
     connect::ConnectArgs,
     push::{self, PushArgs, PushReport},

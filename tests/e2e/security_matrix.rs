@@ -8,12 +8,10 @@ use std::{collections::BTreeSet, path::PathBuf, str::FromStr};
 
 use prost::Message;
 use tonic::{Code, codegen::http::uri::PathAndQuery};
+use vawg_domain::identity::{AgencyKind, CallerIdentity};
 use vawg_e2e::{Backend, TestApp};
 use vawg_firewall::{Firewall, Flow, audit::HeadSigner, default_scopes, engine::PolicyEngine};
-use vawg_hub::{
-    identity::{AgencyKind, CallerIdentity},
-    pb::{self, Action, LawfulBasis, Purpose},
-};
+use vawg_proto::pb::{self, Action, LawfulBasis, Purpose};
 use vawg_store::Store;
 
 /// Every gRPC method (`/package.Service/Method`) in the descriptor sets the hub serves: its

@@ -10,11 +10,12 @@ use std::{
 
 use base64::Engine;
 use tracing_subscriber::fmt::MakeWriter;
+use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{
     Backend, TestApp,
     process::{HubConfig, HubProcess, hub_binary},
 };
-use vawg_hub::{identity::AgencyKind, pb};
+use vawg_proto::pb;
 use vawg_server::{app::Application, pki::TokenSpec};
 use vawg_store::Store;
 

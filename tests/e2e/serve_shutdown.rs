@@ -11,8 +11,9 @@ use tonic::Code;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
+use vawg_domain::identity::AgencyKind;
 use vawg_e2e::process::{HubConfig, HubProcess, hub_binary};
-use vawg_hub::{identity::AgencyKind, pb};
+use vawg_proto::pb;
 use vawg_store::{Store, testing::TestDatabase};
 
 use crate::ingest_common::{MET, MET_ID, crime};

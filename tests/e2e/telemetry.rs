@@ -29,7 +29,7 @@ use tokio::{net::TcpListener, sync::oneshot};
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Code, Request, Response, Status, transport::Server};
 use vawg_e2e::{Backend, TestApp};
-use vawg_hub::pb::{self, definition_service_client::DefinitionServiceClient};
+use vawg_proto::pb::{self, definition_service_client::DefinitionServiceClient};
 use vawg_server::{config, telemetry};
 
 /// What the receiver has been sent.
@@ -185,7 +185,7 @@ async fn spans_and_metrics_reach_an_otlp_receiver() {
     let police = app
         .agency(
             "police-e23000001",
-            vawg_hub::identity::AgencyKind::Police,
+            vawg_domain::identity::AgencyKind::Police,
             &[],
         )
         .await;

@@ -24,15 +24,12 @@ use tonic::{
     service::{Interceptor, interceptor::InterceptedService},
     transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
 };
+use vawg_domain::identity::AgencyKind;
 use vawg_firewall::{audit::AuditRecord, default_scopes};
-use vawg_hub::{
-    identity::AgencyKind,
-    pb::{
-        definition_service_client::DefinitionServiceClient,
-        exchange_service_client::ExchangeServiceClient,
-        firewall_service_client::FirewallServiceClient, ingest_service_client::IngestServiceClient,
-        metrics_service_client::MetricsServiceClient,
-    },
+use vawg_proto::pb::{
+    definition_service_client::DefinitionServiceClient,
+    exchange_service_client::ExchangeServiceClient, firewall_service_client::FirewallServiceClient,
+    ingest_service_client::IngestServiceClient, metrics_service_client::MetricsServiceClient,
 };
 use vawg_server::{
     app::Application,

@@ -24,7 +24,8 @@ use tonic::{
     service::interceptor::InterceptedService,
     transport::{Certificate, ClientTlsConfig, Endpoint, Identity},
 };
-use vawg_hub::{identity::AgencyKind, pb::ingest_service_client::IngestServiceClient};
+use vawg_domain::identity::AgencyKind;
+use vawg_proto::pb::ingest_service_client::IngestServiceClient;
 use vawg_server::{
     config::Settings,
     pki::{self, Pki, TokenSpec},
@@ -37,7 +38,7 @@ pub fn hub_binary() -> PathBuf {
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = std::process::Command::new(cargo)
-        .args(["build", "-p", "vawg-server", "--bin", "vawg-hub"])
+        .args(["build", "-p", "vawg-hub", "--bin", "vawg-hub"])
         .current_dir(&workspace)
         .status()
         .expect("cargo build");

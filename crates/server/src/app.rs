@@ -1,0 +1,426 @@
+//! Start-up: build every service from [`Settings`], bind the listener (so the port is known
+//! before serving, which is what tests need), then serve until a shutdown signal.
+
+use std::{future::Future, net::SocketAddr, path::Path, sync::Arc};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tonic::transport::Server;
+use vawg_domain::definition::{Definition, DefinitionSet};
+use vawg_exchange::{ExchangeApi, ExchangeSettings};
+use vawg_firewall::{
+    Firewall, audit::HeadSigner, engine::PolicyEngine, jwt::TokenValidator, layer::AuthLayer,
+    service::FirewallApi,
+};
+use vawg_ingest::{IngestApi, IngestLimits};
+use vawg_metrics::MetricsApi;
+use vawg_proto::pb::{
+    self, definition_service_server::DefinitionServiceServer,
+    exchange_service_server::ExchangeServiceServer, firewall_service_server::FirewallServiceServer,
+    ingest_service_server::IngestServiceServer, metrics_service_server::MetricsServiceServer,
+};
+use vawg_store::Store;
+
+use crate::{
+    config::{ServiceName, Settings},
+    definitions::DefinitionApi,
+    health::HealthChecks,
+};
+
+/// A built hub, bound to its port, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    /// The plaintext health-only listener, when `health_listen` is set.
+    health_listener: Option<TcpListener>,
+    /// The dashboard listener (static page + gRPC-Web, token only, aggregates only) and its
+    /// TLS configuration (no client certificates), when `dashboard_listen` is set.
+    dashboard: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
+    definitions: Arc<DefinitionSet>,
+    settings: Settings,
+    store: Store,
+    ingest: IngestApi,
+    metrics: MetricsApi,
+    exchange: ExchangeApi,
+    firewall: Firewall,
+    auth: AuthLayer,
+    tls: Arc<rustls::ServerConfig>,
+}
+
+impl Application {
+    /// Loads definitions and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let definitions = Arc::new(load_definitions(settings.definitions_dir.as_deref())?);
+        let store = Store::connect(&settings.database_url)
+            .await
+            .context("connecting to the database")?;
+        store.migrate().await.context("migrating the database")?;
+        let keyring = Arc::new(crate::keys::load_keyring(&settings)?);
+        let (firewall, auth, tls) = build_security(&settings, store.clone()).await?;
+        let ingest = IngestApi::new(
+            store.clone(),
+            definitions.clone(),
+            keyring.clone(),
+            IngestLimits {
+                max_batch_records: settings.limits.max_batch_records,
+                max_stream_records: settings.limits.max_stream_records,
+            },
+            firewall.clone(),
+        );
+        let exchange = ExchangeApi::new(
+            store.clone(),
+            firewall.clone(),
+            keyring,
+            ExchangeSettings {
+                poll_interval: std::time::Duration::from_millis(
+                    settings.exchange.poll_interval_ms.max(10),
+                ),
+                max_records: settings.exchange.max_records.max(1),
+                ..ExchangeSettings::default()
+            },
+        )
+        .await
+        .context("starting the exchange")?;
+        let metrics = MetricsApi::new(
+            store.clone(),
+            vawg_domain::disclosure::DisclosureRules {
+                threshold: settings.disclosure.threshold,
+                rounding_base: settings.disclosure.rounding_base,
+            },
+            definitions.current().version.clone(),
+            firewall.clone(),
+        );
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.listen))?;
+        let local_addr = listener.local_addr()?;
+        let health_listener = match settings.health_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the health listener {addr}"))?,
+            ),
+            None => None,
+        };
+        let dashboard = match (settings.dashboard_listen, settings.tls.as_ref()) {
+            (Some(addr), Some(tls)) => Some((
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the dashboard listener {addr}"))?,
+                vawg_firewall::tls::server_config_without_client_auth(
+                    &tls.server_cert,
+                    &tls.server_key,
+                )?,
+            )),
+            _ => None,
+        };
+        Ok(Application {
+            listener,
+            local_addr,
+            health_listener,
+            dashboard,
+            definitions,
+            settings,
+            store,
+            ingest,
+            metrics,
+            exchange,
+            firewall,
+            auth,
+            tls,
+        })
+    }
+
+    /// The store the hub writes to (tests inspect it directly).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The firewall (policy decision point and audit log) every RPC passes.
+    pub fn firewall(&self) -> &Firewall {
+        &self.firewall
+    }
+
+    /// The address the hub listens on (with the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The address of the plaintext health-only listener, when `health_listen` is set.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
+    /// The address of the dashboard listener, when `dashboard_listen` is set (with the real
+    /// port when 0 was asked for): `https://{addr}/` is the dashboard.
+    pub fn dashboard_addr(&self) -> Option<SocketAddr> {
+        self.dashboard
+            .as_ref()
+            .and_then(|(l, _)| l.local_addr().ok())
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and lets in-flight calls finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> anyhow::Result<()> {
+        let max = self.settings.limits.max_message_bytes;
+        let served = self.settings.services.clone();
+        let (health, health_service) = tonic_health::server::health_reporter();
+        // Deep checks decide "" and each service's status: once before serving, so the first
+        // probe is truthful, then on the interval until the drain starts.
+        let checks = HealthChecks::new(&self.settings, self.store.clone(), self.firewall.clone());
+        let first = checks.check().await;
+        if !first.healthy() {
+            tracing::warn!(failures = ?first.failures, "health checks fail: not serving");
+        }
+        checks.report(&health, first.healthy()).await;
+        let (drain, draining) = tokio::sync::watch::channel(false);
+        let health_checks = tokio::spawn(checks.clone().run(health.clone(), draining.clone()));
+        // Keeps the aggregate tables close behind ingest (reads settle whatever is left).
+        let aggregator = self.store.spawn_aggregator();
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let definitions = served.contains(ServiceName::Definitions).then(|| {
+            DefinitionServiceServer::new(DefinitionApi::new(self.definitions.clone()))
+                .max_decoding_message_size(max)
+        });
+        let ingest = served
+            .contains(ServiceName::Ingest)
+            .then(|| IngestServiceServer::new(self.ingest.clone()).max_decoding_message_size(max));
+        let metrics = served.contains(ServiceName::Metrics).then(|| {
+            MetricsServiceServer::new(self.metrics.clone()).max_decoding_message_size(max)
+        });
+        let exchange_service = served.contains(ServiceName::Exchange).then(|| {
+            ExchangeServiceServer::new(self.exchange.clone()).max_decoding_message_size(max)
+        });
+        let firewall_service = served.contains(ServiceName::Firewall).then(|| {
+            FirewallServiceServer::new(FirewallApi::new(self.firewall.clone()))
+                .max_decoding_message_size(max)
+        });
+        // Probes: `grpc.health.v1.Health` itself answers SERVING while the process serves
+        // (liveness); "" and the services follow the deep checks (readiness).
+        health
+            .set_service_status(
+                "grpc.health.v1.Health",
+                tonic_health::ServingStatus::Serving,
+            )
+            .await;
+        let (stop_health, health_stopped) = tokio::sync::oneshot::channel::<()>();
+        let health_probe = self.health_listener.map(|listener| {
+            tokio::spawn(
+                Server::builder()
+                    .add_service(health_service.clone())
+                    .serve_with_incoming_shutdown(
+                        tokio_stream::wrappers::TcpListenerStream::new(listener),
+                        async {
+                            let _ = health_stopped.await;
+                        },
+                    ),
+            )
+        });
+        // The dashboard: its page, and gRPC-Web calls through the same auth layer in its
+        // token-only, aggregates-only mode (only the metrics and definitions services are
+        // mounted, and the layer refuses everything else first). It stops when the drain starts.
+        let dashboard = self.dashboard.map(|(listener, tls)| {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(%addr, "dashboard serving at https://{addr}/ (bearer token, aggregates only)");
+            }
+            let mut draining = draining.clone();
+            let definitions = served.contains(ServiceName::Definitions).then(|| {
+                DefinitionServiceServer::new(DefinitionApi::new(self.definitions.clone()))
+                    .max_decoding_message_size(max)
+            });
+            let metrics = served.contains(ServiceName::Metrics).then(|| {
+                MetricsServiceServer::new(self.metrics.clone()).max_decoding_message_size(max)
+            });
+            tokio::spawn(
+                Server::builder()
+                    .accept_http1(true)
+                    .layer(crate::dashboard::AssetsLayer)
+                    .layer(tonic_web::GrpcWebLayer::new())
+                    .layer(crate::telemetry::RpcLayer::new())
+                    // No certificate here, so no per-agency limit applies; the caller's
+                    // deadline is still enforced over the whole call.
+                    .layer(vawg_firewall::limits::AgencyLimitLayer::new(
+                        vawg_firewall::limits::AgencyLimitSettings {
+                            requests_per_second: self.settings.limits.agency_requests_per_second,
+                            burst: self.settings.limits.agency_burst,
+                            max_concurrent: self.settings.limits.agency_max_concurrent,
+                        },
+                    ))
+                    .layer(self.auth.token_only_aggregates())
+                    .add_optional_service(definitions)
+                    .add_optional_service(metrics)
+                    .serve_with_incoming_shutdown(
+                        vawg_firewall::tls::incoming_with_timeout(
+                            listener,
+                            tls,
+                            self.firewall.clone(),
+                            std::time::Duration::from_millis(
+                                self.settings.limits.tls_handshake_timeout_ms.max(1),
+                            ),
+                        ),
+                        async move {
+                            let _ = draining.wait_for(|d| *d).await;
+                        },
+                    ),
+            )
+        });
+        // The drain: readiness drops at once, open subscriptions (endless streams) end, and
+        // open ingest streams end at their next chunk boundary, every chunk they acknowledged
+        // committed; then the server stops accepting and waits for in-flight calls.
+        let exchange = self.exchange.clone();
+        let ingest_api = self.ingest.clone();
+        let drain_health = health.clone();
+        let drain_checks = checks.clone();
+        let shutdown = async move {
+            shutdown.await;
+            tracing::info!("draining: not serving, finishing in-flight calls");
+            drain.send_replace(true);
+            drain_checks.report(&drain_health, false).await;
+            exchange.shutdown();
+            ingest_api.shutdown();
+        };
+        let grace = std::time::Duration::from_millis(self.settings.shutdown_grace_ms);
+        let mut grace_started = draining.clone();
+        let deadline = async move {
+            let _ = grace_started.wait_for(|d| *d).await;
+            tokio::time::sleep(grace).await;
+        };
+        tracing::info!(
+            addr = %self.local_addr,
+            services = %String::from(served.clone()),
+            "vawg-hub serving"
+        );
+        let serve = Server::builder()
+            .accept_http1(true)
+            .layer(tonic_web::GrpcWebLayer::new())
+            // Inside gRPC-Web so it sees plain gRPC: a span and metrics per RPC.
+            .layer(crate::telemetry::RpcLayer::new())
+            // Per-agency rate and in-flight limits, keyed on the verified certificate, before
+            // any token check, registry read or audit append (a flood costs the hub little).
+            .layer(vawg_firewall::limits::AgencyLimitLayer::new(
+                vawg_firewall::limits::AgencyLimitSettings {
+                    requests_per_second: self.settings.limits.agency_requests_per_second,
+                    burst: self.settings.limits.agency_burst,
+                    max_concurrent: self.settings.limits.agency_max_concurrent,
+                },
+            ))
+            // Every RPC: mutual-TLS identity, token, registry, firewall gate, audit.
+            .layer(self.auth.clone())
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_optional_service(definitions)
+            .add_optional_service(ingest)
+            .add_optional_service(metrics)
+            .add_optional_service(exchange_service)
+            .add_optional_service(firewall_service)
+            .serve_with_incoming_shutdown(
+                vawg_firewall::tls::incoming_with_timeout(
+                    self.listener,
+                    self.tls.clone(),
+                    self.firewall.clone(),
+                    std::time::Duration::from_millis(
+                        self.settings.limits.tls_handshake_timeout_ms.max(1),
+                    ),
+                ),
+                shutdown,
+            );
+        tokio::select! {
+            served = serve => served.context("serving gRPC")?,
+            _ = deadline => tracing::warn!(
+                grace_ms = self.settings.shutdown_grace_ms,
+                "drain deadline passed; closing the remaining connections"
+            ),
+        }
+        health_checks.abort();
+        if let Some(dashboard) = dashboard {
+            // It began draining with the main listener; gRPC-Web calls are short.
+            match tokio::time::timeout(grace, dashboard).await {
+                Ok(joined) => joined
+                    .context("joining the dashboard listener")?
+                    .context("serving the dashboard listener")?,
+                Err(_) => tracing::warn!("the dashboard listener outlived the drain deadline"),
+            }
+        }
+        let _ = stop_health.send(());
+        if let Some(probe) = health_probe {
+            probe
+                .await
+                .context("joining the health listener")?
+                .context("serving the health listener")?;
+        }
+        aggregator.abort();
+        self.store.close().await;
+        tracing::info!("vawg-hub stopped");
+        Ok(())
+    }
+}
+
+/// Identity and the firewall: refuses to start without TLS, token validation and an audit
+/// key, or with policies that do not validate — there is no unauthenticated listener.
+async fn build_security(
+    settings: &Settings,
+    store: Store,
+) -> anyhow::Result<(Firewall, AuthLayer, Arc<rustls::ServerConfig>)> {
+    let tls = settings.tls.as_ref().context(
+        "refusing to start without mutual TLS: set [tls] ca_cert, server_cert and server_key \
+         (`vawg-hub pki init --dir D` makes a development set)",
+    )?;
+    let jwt = settings.jwt.as_ref().context(
+        "refusing to start without token validation: set [jwt] issuer, audience and jwks_file",
+    )?;
+    let audit_key = settings
+        .audit
+        .signing_key
+        .as_ref()
+        .context("refusing to start without an audit signing key: set [audit] signing_key")?;
+    let tls = vawg_firewall::tls::server_config(&tls.ca_cert, &tls.server_cert, &tls.server_key)?;
+    let tokens = TokenValidator::new(&jwt.issuer, &jwt.audience, &jwt.jwks_file)?;
+    let signer = HeadSigner::from_pem(
+        &std::fs::read_to_string(audit_key)
+            .with_context(|| format!("reading {}", audit_key.display()))?,
+    )?;
+    let engine = match &settings.policies_dir {
+        Some(dir) => PolicyEngine::load_dir(dir)?,
+        None => PolicyEngine::embedded()?,
+    };
+    tracing::info!(
+        policy_set_version = engine.version(),
+        "firewall policies validated"
+    );
+    let firewall = Firewall::new(store, engine, signer).await?;
+    let auth = AuthLayer::new(firewall.clone(), tokens);
+    Ok((firewall, auth, tls))
+}
+
+/// The embedded definition plus every `*.toml` in `dir`; the newest `effective_from` is current.
+pub fn load_definitions(dir: Option<&Path>) -> anyhow::Result<DefinitionSet> {
+    let embedded = DefinitionSet::embedded();
+    let Some(dir) = dir else { return Ok(embedded) };
+    let mut defs: Vec<Definition> = embedded.versions().map(|d| (**d).clone()).collect();
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading definitions folder {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let def = Definition::from_toml_str(&text, &path.display().to_string())?;
+        defs.retain(|d| d.version != def.version);
+        defs.push(def);
+    }
+    let current = defs
+        .iter()
+        .max_by_key(|d| (d.effective_from, d.version.clone()))
+        .map(|d| d.version.clone())
+        .context("no definition versions")?;
+    Ok(DefinitionSet::from_definitions(defs, &current)?)
+}
