@@ -12,6 +12,7 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
+use vawg_proto::error::{ErrorKind, ServiceError};
 
 pub mod agencies;
 pub mod aggregates;
@@ -101,6 +102,43 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The one classification of store errors into the hub's error model; every service maps
+    /// a store error through this, so the same database fault gives the same gRPC code on every
+    /// RPC: storage full → `ResourceExhausted`, connection lost or database busy →
+    /// `Unavailable`, not found → `NotFound`, unique-key clash → `AlreadyExists`, anything else
+    /// → `Internal` (the cause stays in the server log).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            StoreError::NotFound(_) => ErrorKind::NotFound,
+            s if s.is_storage_full() => ErrorKind::ResourceExhausted,
+            s if s.is_unavailable() => ErrorKind::Unavailable,
+            StoreError::Database(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                ErrorKind::AlreadyExists
+            }
+            StoreError::Database(sqlx::Error::RowNotFound) => ErrorKind::NotFound,
+            _ => ErrorKind::Internal,
+        }
+    }
+
+    /// What a client is told of a store error of a kind other than `Internal`: never database
+    /// text, SQL or personal data.
+    pub fn client_message(&self) -> String {
+        match self.kind() {
+            ErrorKind::NotFound => self.to_string(),
+            ErrorKind::ResourceExhausted => "the hub's storage is full; nothing from this \
+                request was stored, retry later (resending is idempotent)"
+                .into(),
+            ErrorKind::Unavailable => {
+                "the database is unavailable; nothing from this request took effect, retry".into()
+            }
+            ErrorKind::AlreadyExists => {
+                "the request conflicted with a concurrent write; resend to see the current state"
+                    .into()
+            }
+            _ => vawg_proto::error::INTERNAL_MESSAGE.into(),
+        }
+    }
+
     /// Whether the database's storage is full (SQLite `SQLITE_FULL`: the disk or
     /// `max_page_count`; PostgreSQL class 53, insufficient resources: disk full, out of
     /// memory, too many connections). Nothing was written; a client may retry later.
@@ -142,6 +180,15 @@ impl StoreError {
             }
             _ => false,
         }
+    }
+}
+
+impl ServiceError for StoreError {
+    fn kind(&self) -> ErrorKind {
+        StoreError::kind(self)
+    }
+    fn client_message(&self) -> String {
+        StoreError::client_message(self)
     }
 }
 
