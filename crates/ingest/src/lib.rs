@@ -11,7 +11,6 @@
 //! the auth layer sets; without one, every call is `UNAUTHENTICATED`.
 
 pub mod error;
-pub mod loopback;
 pub mod service;
 pub mod validate;
 
