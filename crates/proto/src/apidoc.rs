@@ -181,6 +181,7 @@ pub fn render(encoded: &[u8]) -> Result<String, prost::DecodeError> {
             out.push('\n');
         }
     }
+    errors(&mut out);
     for f in &files {
         let c = comments(f);
         let _ = writeln!(out, "## `{}`\n", f.name());
@@ -196,6 +197,25 @@ pub fn render(encoded: &[u8]) -> Result<String, prost::DecodeError> {
         }
     }
     Ok(out)
+}
+
+/// The one error table (`crate::error`), so clients can write one retry policy.
+fn errors(out: &mut String) {
+    let _ = writeln!(
+        out,
+        "## Errors and retries\n\n\
+         Every service classifies its failures into one set of kinds, and one table \
+         (`crates/proto/src/error.rs`) turns a kind into a gRPC status code, so the same fault \
+         gives the same code on every RPC: a full disk is `RESOURCE_EXHAUSTED`, a unique-key \
+         clash `ALREADY_EXISTS`, something not held `NOT_FOUND`, a lost database connection \
+         `UNAVAILABLE`, wherever they happen. Per-record problems in a submission are not errors: \
+         they are per-record results (`REJECTED` with field violations). `INVALID_ARGUMENT` \
+         carries `google.rpc.BadRequest` details naming each field. `INTERNAL` carries a fixed \
+         message; the cause is only in the hub's log. Retrying a submission is always safe: \
+         ingest is idempotent on (agency, source record id, revision).\n"
+    );
+    out.push_str(&crate::error::table_markdown());
+    out.push('\n');
 }
 
 fn comments(f: &prost_types::FileDescriptorProto) -> Comments {
@@ -225,9 +245,8 @@ mod tests {
     fn apidoc_is_current() {
         let rendered =
             render(crate::pb::FILE_DESCRIPTOR_SET).expect("the embedded descriptor set decodes");
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/api.md");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md");
         if std::env::var_os("VAWG_UPDATE_API_DOC").is_some() {
-            std::fs::create_dir_all(concat!(env!("CARGO_MANIFEST_DIR"), "/docs")).unwrap();
             std::fs::write(path, &rendered).unwrap();
         }
         let committed = std::fs::read_to_string(path).unwrap_or_default();
