@@ -168,10 +168,17 @@ pub const INTERNAL_MESSAGE: &str = "internal error in the hub; the cause is in t
 pub fn table_markdown() -> String {
     let mut out = String::from("| kind | gRPC code | retry | when |\n|---|---|---|---|\n");
     for kind in ErrorKind::ALL {
-        let retry = match kind.retry() {
-            Retry::Never => "no: change the request first",
-            Retry::AfterReauthentication => "once, after refreshing the token or certificate",
-            Retry::WithBackoff => "yes, with exponential backoff and jitter",
+        let retry = match (kind.retry(), kind) {
+            (Retry::Never, ErrorKind::AlreadyExists) => {
+                "no automatic retry: read what is held (resending a submission is safe and \
+                 shows each record's status)"
+            }
+            (Retry::Never, ErrorKind::Internal) => {
+                "no automatic retry: report it; the hub's log has the cause"
+            }
+            (Retry::Never, _) => "no: change the request (or the caller's rights) first",
+            (Retry::AfterReauthentication, _) => "once, after refreshing the token or certificate",
+            (Retry::WithBackoff, _) => "yes, with exponential backoff and jitter",
         };
         out.push_str(&format!(
             "| {kind:?} | `{}` | {retry} | {} |\n",
