@@ -13,11 +13,12 @@ use std::{
 
 use chrono::{TimeZone, Utc};
 use prost::Message;
-use vawg_firewall::{default_scopes, engine::PolicyEngine, jwt::TokenValidator};
+use vawg_auth::jwt::TokenValidator;
+use vawg_policy::{default_scopes, engine::PolicyEngine};
 use vawg_proto::pb;
 use vawg_domain::{definition::{Definition, DefinitionSet}, disclosure::DisclosureRules, identity::{AgencyKind, CallerIdentity}, pseudonym::{Keyring, PseudonymKey}};
 use vawg_ingest::Validator;
-use vawg_server::push::mapping::{CsvRow, JsonRow, Mapping};
+use vawg_loader::push::mapping::{CsvRow, JsonRow, Mapping};
 
 /// The police force every fallback caller belongs to.
 pub const MET_ID: &str = "police-e23000001";
@@ -26,7 +27,7 @@ pub const MET_ID: &str = "police-e23000001";
 fn agencies() -> &'static HashMap<String, CallerIdentity> {
     static AGENCIES: OnceLock<HashMap<String, CallerIdentity>> = OnceLock::new();
     AGENCIES.get_or_init(|| {
-        vawg_server::synth::generate(50, 0)
+        vawg_tools::synth::generate(50, 0)
             .agencies
             .into_iter()
             .map(|a| {
@@ -155,7 +156,7 @@ pub fn definition_file(data: &[u8]) {
 
 /// The embedded Cedar schema.
 fn schema() -> (String, String) {
-    let (name, text) = vawg_firewall::engine::EMBEDDED
+    let (name, text) = vawg_policy::engine::EMBEDDED
         .iter()
         .find(|(n, _)| n.ends_with(".cedarschema"))
         .expect("an embedded schema");
@@ -170,7 +171,7 @@ pub fn policy_files(data: &[u8]) {
         return;
     };
     let files = if let Some(schema_text) = text.strip_prefix("SCHEMA\n") {
-        let mut files: Vec<(String, String)> = vawg_firewall::engine::EMBEDDED
+        let mut files: Vec<(String, String)> = vawg_policy::engine::EMBEDDED
             .iter()
             .filter(|(n, _)| n.ends_with(".cedar"))
             .map(|(n, t)| (n.to_string(), t.to_string()))
@@ -192,10 +193,10 @@ fn validator() -> &'static TokenValidator {
     &VALIDATOR
         .get_or_init(|| {
             let dir = tempfile::tempdir().expect("temp dir");
-            let pki = vawg_server::pki::init(dir.path()).expect("dev PKI");
+            let pki = vawg_tools::pki::init(dir.path()).expect("dev PKI");
             let v = TokenValidator::new(
-                vawg_server::pki::DEV_ISSUER,
-                vawg_server::pki::DEV_AUDIENCE,
+                vawg_tools::pki::DEV_ISSUER,
+                vawg_tools::pki::DEV_AUDIENCE,
                 pki.jwks(),
             )
             .expect("validator");
@@ -276,7 +277,7 @@ mod tests {
     #[ignore = "writes the committed corpus; run by hand"]
     fn write_corpus() {
         // Records of every kind from the synthetic generator, a few per batch.
-        let data = vawg_server::synth::generate(6, 1);
+        let data = vawg_tools::synth::generate(6, 1);
         let mut kinds = BTreeSet::new();
         for (i, r) in data.records.iter().enumerate() {
             let kind = format!("{:?}", r.event.as_ref().map(std::mem::discriminant));
@@ -299,7 +300,7 @@ mod tests {
         for (i, m) in vawg_domain::aggregate::CATALOGUE.iter().take(6).enumerate() {
             let q = pb::QueryMetricRequest {
                 query: Some(pb::MetricQuery {
-                    metric_id: m.id.into(),
+                    metric_id: m.id.clone(),
                     victim_scope: pb::VictimScope::WomenAndGirls as i32,
                     counting_rule: pb::CountingRule::PrincipalCrime as i32,
                     period: Some(pb::ReferencePeriod {
@@ -347,7 +348,7 @@ mod tests {
             "vawg-v1.toml",
             include_bytes!("../../deploy/definitions/vawg-v1.toml"),
         );
-        for (name, text) in vawg_firewall::engine::EMBEDDED {
+        for (name, text) in vawg_policy::engine::EMBEDDED {
             if name.ends_with(".cedarschema") {
                 write("policy_files", name, format!("SCHEMA\n{text}").as_bytes());
             } else {
@@ -356,10 +357,10 @@ mod tests {
         }
 
         let dir = tempfile::tempdir().unwrap();
-        let pki = vawg_server::pki::init(dir.path()).unwrap();
-        let token = vawg_server::pki::mint_token(
+        let pki = vawg_tools::pki::init(dir.path()).unwrap();
+        let token = vawg_tools::pki::mint_token(
             &pki.jwt_key(),
-            &vawg_server::pki::TokenSpec::new(MET_ID, default_scopes(AgencyKind::Police)),
+            &vawg_tools::pki::TokenSpec::new(MET_ID, default_scopes(AgencyKind::Police)),
         )
         .unwrap();
         write("jwt_header", "dev-token", token.as_bytes());

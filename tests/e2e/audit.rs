@@ -5,8 +5,8 @@
 use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{Agency, Backend, TestApp};
 use vawg_proto::pb;
-use vawg_server::admin::{HeadFile, audit_verify};
 use vawg_store::Pool;
+use vawg_tools::audit::{HeadFile, audit_verify};
 
 /// A hub with a few audited calls, and the signed head an agency got back (a receipt).
 async fn with_history(backend: Backend) -> (TestApp, Agency, pb::SignedTreeHead) {
@@ -55,10 +55,7 @@ async fn disable_triggers(app: &TestApp) {
     exec(app, sql).await.unwrap();
 }
 
-async fn verify(
-    app: &TestApp,
-    head: Option<&pb::SignedTreeHead>,
-) -> vawg_firewall::audit::VerifyReport {
+async fn verify(app: &TestApp, head: Option<&pb::SignedTreeHead>) -> vawg_audit::VerifyReport {
     let head_file = head.map(|h| {
         let path = app.dir.path().join("receipt.json");
         std::fs::write(&path, serde_json::to_string(&HeadFile::from_pb(h)).unwrap()).unwrap();

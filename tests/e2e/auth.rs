@@ -3,15 +3,15 @@
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use tonic::Code;
+use vawg_audit::AuditRecord;
 use vawg_domain::identity::{AgencyKind, scope};
 use vawg_e2e::{Agency, Backend, TestApp};
-use vawg_firewall::audit::AuditRecord;
 use vawg_proto::pb::{
     self, definition_service_client::DefinitionServiceClient,
     metrics_service_client::MetricsServiceClient,
 };
-use vawg_server::pki::{TokenSpec, Validity};
 use vawg_store::agencies::AgencyStatus;
+use vawg_tools::pki::{TokenSpec, Validity};
 
 const MET: &str = "E23000001";
 
@@ -87,7 +87,7 @@ async fn a_certificate_from_another_ca_is_refused_in_the_handshake() {
     let police = police(&app).await;
     let foreign = app.foreign_pki();
     let (cert, key) =
-        vawg_server::pki::issue(&foreign, &police.id, AgencyKind::Police, None).unwrap();
+        vawg_tools::pki::issue(&foreign, &police.id, AgencyKind::Police, None).unwrap();
     let channel = app.raw(app.client_tls(Some((&cert, &key))), Some(police.token()));
     assert_handshake_refused(&app, channel, "not issued by the hub's CA").await;
     app.stop().await;
@@ -196,8 +196,8 @@ async fn expired_wrong_audience_and_wrong_issuer_tokens_are_unauthenticated() {
 fn claims_json(agency: &str) -> serde_json::Value {
     let now = chrono::Utc::now().timestamp();
     serde_json::json!({
-        "iss": vawg_server::pki::DEV_ISSUER,
-        "aud": vawg_server::pki::DEV_AUDIENCE,
+        "iss": vawg_tools::pki::DEV_ISSUER,
+        "aud": vawg_tools::pki::DEV_AUDIENCE,
         "sub": agency,
         "exp": now + 600,
         "nbf": now - 10,

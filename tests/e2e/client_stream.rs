@@ -15,7 +15,7 @@ use vawg_client::{HubClient, ProviderError, RetryPolicy, Tally, is_held, refusal
 use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{Agency, Backend, TestApp};
 use vawg_proto::pb;
-use vawg_server::pki::TokenSpec;
+use vawg_tools::pki::TokenSpec;
 
 use crate::ingest_common::{MET, MET_ID, crime};
 
@@ -112,7 +112,7 @@ async fn streams_with_per_record_results_and_resends_idempotently() {
 async fn refreshes_an_expiring_token_from_its_provider() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let police = app.agency(MET_ID, AgencyKind::Police, &[MET]).await;
-    let scopes = vawg_firewall::default_scopes(AgencyKind::Police);
+    let scopes = vawg_policy::default_scopes(AgencyKind::Police);
     let mut expired = TokenSpec::new(MET_ID, scopes.clone());
     expired.ttl_seconds = -120;
     let expired = app.token(&expired);
@@ -139,8 +139,8 @@ async fn refreshes_an_expiring_token_from_its_provider() {
     let m = minted.clone();
     let provider = move || -> Result<String, ProviderError> {
         m.fetch_add(1, Ordering::SeqCst);
-        let spec = TokenSpec::new(MET_ID, vawg_firewall::default_scopes(AgencyKind::Police));
-        Ok(vawg_server::pki::mint_token(&key, &spec)?)
+        let spec = TokenSpec::new(MET_ID, vawg_policy::default_scopes(AgencyKind::Police));
+        Ok(vawg_tools::pki::mint_token(&key, &spec)?)
     };
     let refreshing = builder(&app, &police, app.addr)
         .token(expired)

@@ -14,11 +14,12 @@ use tokio::{
     net::TcpStream,
 };
 use tokio_rustls::TlsConnector;
+use vawg_audit::AuditRecord;
+use vawg_auth::layer::DASHBOARD_POLICY_ID;
 use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{Backend, TestApp};
-use vawg_firewall::{audit::AuditRecord, layer::DASHBOARD_POLICY_ID};
 use vawg_proto::pb;
-use vawg_server::pki::TokenSpec;
+use vawg_tools::pki::TokenSpec;
 
 /// An HTTP response: status, headers (lower-case names) and the de-chunked body.
 struct HttpResponse {
@@ -351,7 +352,7 @@ async fn grpc_web_reads_aggregates_with_a_token_and_refuses_everything_else_all_
     assert_eq!(anonymous.code, tonic::Code::Unauthenticated as i32);
     let stranger = app.token(&TokenSpec::new(
         "central-stranger",
-        vawg_firewall::default_scopes(AgencyKind::CentralAnalyst),
+        vawg_policy::default_scopes(AgencyKind::CentralAnalyst),
     ));
     let unknown = grpc_web(
         addr,

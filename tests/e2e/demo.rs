@@ -3,7 +3,7 @@
 //! enforcement refused and audited, the audit log verified. The demo checks each of these
 //! itself and fails if any does not hold.
 
-use vawg_server::demo::{DemoArgs, run};
+use vawg_tools::demo::{DemoArgs, run};
 
 #[tokio::test]
 async fn the_demo_runs_to_completion() {

@@ -8,8 +8,8 @@ use std::time::Duration;
 use tonic::Code;
 use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{Backend, TestApp};
-use vawg_exchange::sealing;
 use vawg_proto::pb;
+use vawg_seal as sealing;
 
 use crate::exchange_fixtures::{
     CITY, MET, ack, encompass, exchange_on, ingest_on, marac_referral, next, nothing_within,

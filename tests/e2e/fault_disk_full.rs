@@ -15,10 +15,10 @@ use vawg_store::Store;
 use crate::ingest_common::{MET, MET_ID, crime};
 
 /// A tmpfs mounted at a folder, unmounted when dropped.
-struct Tmpfs(PathBuf);
+pub(crate) struct Tmpfs(pub(crate) PathBuf);
 
 impl Tmpfs {
-    fn mount(dir: PathBuf, size: &str) -> Option<Tmpfs> {
+    pub(crate) fn mount(dir: PathBuf, size: &str) -> Option<Tmpfs> {
         std::fs::create_dir_all(&dir).unwrap();
         let ok = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])

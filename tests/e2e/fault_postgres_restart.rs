@@ -25,8 +25,8 @@ use vawg_e2e::{
     process::{HubConfig, HubProcess, hub_binary},
 };
 use vawg_proto::pb;
-use vawg_server::pki::{self, TokenSpec};
 use vawg_store::Store;
+use vawg_tools::pki::{self, TokenSpec};
 
 use crate::ingest_common::{MET, MET_ID, crime};
 
@@ -75,7 +75,7 @@ async fn fault_postgres_restart_under_load_is_unavailable_then_recovers_losing_n
     let (cert, key) = pki::issue(&hub.pki, MET_ID, AgencyKind::Police, None).unwrap();
     let token = pki::mint_token(
         &hub.pki.jwt_key(),
-        &TokenSpec::new(MET_ID, vawg_firewall::default_scopes(AgencyKind::Police)),
+        &TokenSpec::new(MET_ID, vawg_policy::default_scopes(AgencyKind::Police)),
     )
     .unwrap();
     let client = HubClient::builder(format!("https://{}", process.addr))
@@ -206,11 +206,10 @@ async fn fault_postgres_restart_under_load_is_unavailable_then_recovers_losing_n
     assert!(!stored.is_empty());
     assert_eq!(stored, recomputed, "aggregates differ from a recomputation");
     // The audit log, appended to before, during (refusals) and after the outage, verifies.
-    let signer = vawg_firewall::audit::HeadSigner::from_pem(
-        &std::fs::read_to_string(hub.pki.audit_key()).unwrap(),
-    )
-    .unwrap();
-    let report = vawg_firewall::audit::verify_store(&store, Some(&signer), None)
+    let signer =
+        vawg_audit::HeadSigner::from_pem(&std::fs::read_to_string(hub.pki.audit_key()).unwrap())
+            .unwrap();
+    let report = vawg_audit::verify_store(&store, Some(&signer), None)
         .await
         .unwrap();
     assert!(report.ok, "audit log after the restart: {}", report.problem);

@@ -370,7 +370,7 @@ when { principal.kind == "IMMIGRATION_ENFORCEMENT" || context.purpose == "IMMIGR
 }
 
 fn secure_settings(dir: &std::path::Path) -> Settings {
-    let pki = vawg_server::pki::init(&dir.join("pki")).unwrap();
+    let pki = vawg_tools::pki::init(&dir.join("pki")).unwrap();
     let mut s = Settings {
         listen: ([127, 0, 0, 1], 0).into(),
         database_url: format!("sqlite://{}", dir.join("hub.db").display()),
@@ -380,8 +380,8 @@ fn secure_settings(dir: &std::path::Path) -> Settings {
             server_key: pki.server_key(),
         }),
         jwt: Some(vawg_server::config::JwtSettings {
-            issuer: vawg_server::pki::DEV_ISSUER.into(),
-            audience: vawg_server::pki::DEV_AUDIENCE.into(),
+            issuer: vawg_tools::pki::DEV_ISSUER.into(),
+            audience: vawg_tools::pki::DEV_AUDIENCE.into(),
             jwks_file: pki.jwks(),
         }),
         ..Settings::default()

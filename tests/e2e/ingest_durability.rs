@@ -118,11 +118,10 @@ async fn acknowledged_records_survive_sigkill(backend: Backend) {
         "aggregates differ from a full recomputation"
     );
     // And the audit log, appended to up to the kill, verifies end to end.
-    let signer = vawg_firewall::audit::HeadSigner::from_pem(
-        &std::fs::read_to_string(hub.pki.audit_key()).unwrap(),
-    )
-    .unwrap();
-    let report = vawg_firewall::audit::verify_store(&store, Some(&signer), None)
+    let signer =
+        vawg_audit::HeadSigner::from_pem(&std::fs::read_to_string(hub.pki.audit_key()).unwrap())
+            .unwrap();
+    let report = vawg_audit::verify_store(&store, Some(&signer), None)
         .await
         .unwrap();
     assert!(report.ok, "audit log after SIGKILL: {}", report.problem);

@@ -3,9 +3,9 @@
 //! refuses records of kinds the caller's agency does not produce, per record, naming the rule,
 //! while the valid records of the same batch are kept.
 
+use vawg_audit::HeadSigner;
 use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{Backend, TestApp};
-use vawg_firewall::audit::HeadSigner;
 use vawg_proto::pb::{self, RecordStatus, vawg_record::Event};
 
 use crate::{
@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// The hub's audit-head verifier, from the test PKI's audit key.
-fn verifier(app: &TestApp) -> vawg_firewall::audit::HeadVerifier {
+fn verifier(app: &TestApp) -> vawg_audit::HeadVerifier {
     HeadSigner::from_pem(&std::fs::read_to_string(app.pki.audit_key()).unwrap())
         .unwrap()
         .verifier()

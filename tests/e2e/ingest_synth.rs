@@ -2,7 +2,7 @@
 
 use vawg_e2e::{Backend, TestApp};
 use vawg_proto::pb;
-use vawg_server::synth;
+use vawg_tools::synth;
 
 use crate::both_backends;
 

@@ -11,6 +11,7 @@ mod dashboard;
 mod definitions;
 mod demo;
 mod deploy;
+mod errors;
 mod exchange_fixtures;
 mod exchange_notify;
 mod exchange_replicas;

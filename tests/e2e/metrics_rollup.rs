@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 use vawg_domain::aggregate::{FactKey, FactValue};
 use vawg_e2e::{Agency, Backend, TestApp};
 use vawg_proto::pb;
-use vawg_server::synth;
 use vawg_store::{
     Store,
     aggregates::{AggregateFilter, Dimension},
     rollup::{self, AggregateTable},
 };
+use vawg_tools::synth;
 
 use crate::both_backends;
 

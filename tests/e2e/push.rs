@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use vawg_domain::identity::AgencyKind;
 use vawg_e2e::{Agency, Backend, TestApp};
-use vawg_server::{
+use vawg_loader::{
     connect::ConnectArgs,
     push::{self, PushArgs, PushReport},
 };

@@ -8,9 +8,11 @@ use std::{collections::BTreeSet, path::PathBuf, str::FromStr};
 
 use prost::Message;
 use tonic::{Code, codegen::http::uri::PathAndQuery};
+use vawg_audit::HeadSigner;
 use vawg_domain::identity::{AgencyKind, CallerIdentity};
 use vawg_e2e::{Backend, TestApp};
-use vawg_firewall::{Firewall, Flow, audit::HeadSigner, default_scopes, engine::PolicyEngine};
+use vawg_firewall::Firewall;
+use vawg_policy::{Flow, default_scopes, engine::PolicyEngine};
 use vawg_proto::pb::{self, Action, LawfulBasis, Purpose};
 use vawg_store::Store;
 
@@ -251,7 +253,7 @@ fn caller(kind: AgencyKind, scopes: BTreeSet<String>) -> CallerIdentity {
 async fn firewall_from_policy_files(dir: &std::path::Path) -> Firewall {
     let policies = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/policies");
     let engine = PolicyEngine::load_dir(&policies).expect("deploy/policies load");
-    let pki = vawg_server::pki::init(&dir.join("pki")).expect("PKI");
+    let pki = vawg_tools::pki::init(&dir.join("pki")).expect("PKI");
     let signer = HeadSigner::from_pem(&std::fs::read_to_string(pki.audit_key()).unwrap()).unwrap();
     let store = Store::connect(&format!("sqlite://{}", dir.join("fw.db").display()))
         .await
@@ -260,12 +262,7 @@ async fn firewall_from_policy_files(dir: &std::path::Path) -> Firewall {
     Firewall::new(store, engine, signer).await.unwrap()
 }
 
-fn compare(
-    mismatches: &mut Vec<String>,
-    what: String,
-    got: &vawg_firewall::Decision,
-    want: &Expect,
-) {
+fn compare(mismatches: &mut Vec<String>, what: String, got: &vawg_policy::Decision, want: &Expect) {
     let got_fields: Vec<String> = got.released_fields.clone();
     if got.allowed != want.allowed
         || got.hard_rule != want.hard_rule
@@ -302,7 +299,7 @@ async fn security_decision_table_matches_the_hand_written_expectations() {
     for rpc in &rpcs {
         let action = intended_action(rpc);
         // The hub's own RPC table agrees with the review's.
-        let (classified, _) = vawg_firewall::rpc::classify(rpc).expect("served RPC classified");
+        let (classified, _) = vawg_policy::rpc::classify(rpc).expect("served RPC classified");
         assert_eq!(classified, action, "{rpc}");
         for kind in AgencyKind::ALL {
             let who = caller(kind, default_scopes(kind));

@@ -16,8 +16,9 @@ use vawg_e2e::{
     process::{HubConfig, HubProcess, hub_binary},
 };
 use vawg_proto::pb;
-use vawg_server::{app::Application, pki::TokenSpec};
+use vawg_server::app::Application;
 use vawg_store::Store;
+use vawg_tools::pki::TokenSpec;
 
 use crate::ingest_common::{MET, MET_ID, crime};
 
@@ -103,7 +104,7 @@ async fn security_secrets_never_reach_logs_or_errors() {
 
     let foreign = app.foreign_pki();
     let foreign_token =
-        vawg_server::pki::mint_token(&foreign.jwt_key(), &TokenSpec::new(MET_ID, ["x"])).unwrap();
+        vawg_tools::pki::mint_token(&foreign.jwt_key(), &TokenSpec::new(MET_ID, ["x"])).unwrap();
     let expired = app.token(&TokenSpec {
         ttl_seconds: -3600,
         not_before_seconds: -7200,
@@ -254,7 +255,7 @@ async fn security_the_binary_logs_no_secret_from_its_configuration() {
         .into_inner();
     assert_eq!(accepted.results[0].status(), pb::RecordStatus::Accepted);
     // A token for another agency, presented with the Met's certificate.
-    let other = vawg_server::pki::mint_token(
+    let other = vawg_tools::pki::mint_token(
         &hub.pki.jwt_key(),
         &TokenSpec::new("police-e23000002", ["records:write"]),
     )

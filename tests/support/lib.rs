@@ -24,19 +24,17 @@ use tonic::{
     service::{Interceptor, interceptor::InterceptedService},
     transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
 };
+use vawg_audit::AuditRecord;
 use vawg_domain::identity::AgencyKind;
-use vawg_firewall::{audit::AuditRecord, default_scopes};
+use vawg_policy::default_scopes;
 use vawg_proto::pb::{
     definition_service_client::DefinitionServiceClient,
     exchange_service_client::ExchangeServiceClient, firewall_service_client::FirewallServiceClient,
     ingest_service_client::IngestServiceClient, metrics_service_client::MetricsServiceClient,
 };
-use vawg_server::{
-    app::Application,
-    config::Settings,
-    pki::{self, Pki, TokenSpec, Validity},
-};
+use vawg_server::{app::Application, config::Settings};
 use vawg_store::{Store, testing::TestDatabase};
+use vawg_tools::pki::{self, Pki, TokenSpec, Validity};
 
 pub mod pg_cluster;
 pub mod process;

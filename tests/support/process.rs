@@ -26,10 +26,8 @@ use tonic::{
 };
 use vawg_domain::identity::AgencyKind;
 use vawg_proto::pb::ingest_service_client::IngestServiceClient;
-use vawg_server::{
-    config::Settings,
-    pki::{self, Pki, TokenSpec},
-};
+use vawg_server::config::Settings;
+use vawg_tools::pki::{self, Pki, TokenSpec};
 
 use crate::{AuthChannel, Bearer, connect_with_retry};
 
@@ -98,7 +96,7 @@ impl HubConfig {
         };
         let token = pki::mint_token(
             &self.pki.jwt_key(),
-            &TokenSpec::new(id, vawg_firewall::default_scopes(kind)),
+            &TokenSpec::new(id, vawg_policy::default_scopes(kind)),
         )
         .expect("mint token");
         let tls = ClientTlsConfig::new()

@@ -12,9 +12,9 @@
 //!   broken stream is reopened and every unacknowledged chunk resent. That is safe because
 //!   ingest is idempotent on (agency, source record id, revision): a resent record comes back
 //!   `DUPLICATE`, never stored twice.
-//! - [`sealing`] (re-exported from the exchange service's client side) seals identifying
-//!   details to a recipient agency's key and opens what was sealed to this agency
-//!   ([`HubClient::seal_for`], [`open_sealed`]).
+//! - [`sealing`] (the `vawg-seal` crate, re-exported) seals identifying details to a recipient
+//!   agency's key and opens what was sealed to this agency ([`HubClient::seal_for`],
+//!   [`open_sealed`]).
 
 mod retry;
 mod token;
@@ -27,12 +27,12 @@ use tonic::{
     codegen::InterceptedService,
     transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
 };
-pub use vawg_exchange::sealing;
 use vawg_proto::pb::{
     self, definition_service_client::DefinitionServiceClient,
     exchange_service_client::ExchangeServiceClient, firewall_service_client::FirewallServiceClient,
     ingest_service_client::IngestServiceClient, metrics_service_client::MetricsServiceClient,
 };
+pub use vawg_seal as sealing;
 
 pub use crate::{
     retry::{RetryPolicy, retryable},
@@ -68,7 +68,7 @@ pub enum ClientError {
     Missing(&'static str),
     /// A sealed payload could not be sealed or opened.
     #[error("{0}")]
-    Sealing(#[from] vawg_exchange::Error),
+    Sealing(#[from] vawg_seal::Error),
 }
 
 /// The credentials an agency system holds.

@@ -2,7 +2,7 @@
 //! (backpressure) that survives a dropped connection by resending every chunk not yet
 //! acknowledged — safe because ingest is idempotent (a resent record comes back DUPLICATE).
 
-use std::collections::VecDeque;
+use std::{collections::VecDeque, pin::Pin};
 
 use futures::{Stream, StreamExt};
 use tokio_stream::wrappers::ReceiverStream;
@@ -105,6 +105,112 @@ enum Attempt {
     Failed(Status),
 }
 
+/// Counts over the whole upload, across reconnections.
+#[derive(Default)]
+struct Progress {
+    tally: Tally,
+    /// Consecutive failures (reset by an acknowledgement).
+    failures: u32,
+    /// Whether the token was refreshed since the last acknowledgement.
+    refreshed: bool,
+}
+
+/// The chunks sent and not yet acknowledged, oldest first, with their sequence numbers.
+struct Window {
+    pending: VecDeque<(u64, Vec<pb::VawgRecord>)>,
+    next_seq: u64,
+    in_flight: usize,
+    /// The source has no more chunks.
+    source_done: bool,
+}
+
+impl Window {
+    fn new(in_flight: usize) -> Window {
+        Window {
+            pending: VecDeque::new(),
+            next_seq: 0,
+            in_flight: in_flight.max(1),
+            source_done: false,
+        }
+    }
+
+    /// Room for another chunk, and the source may have one.
+    fn wants_more(&self) -> bool {
+        !self.source_done && self.pending.len() < self.in_flight
+    }
+
+    /// Pulls chunks from `source` until the window is full or the source is done.
+    async fn fill<S>(&mut self, source: &mut Pin<&mut S>)
+    where
+        S: Stream<Item = Vec<pb::VawgRecord>>,
+    {
+        while self.wants_more() {
+            match source.next().await {
+                Some(c) => self.push(c),
+                None => self.source_done = true,
+            }
+        }
+    }
+
+    fn push(&mut self, chunk: Vec<pb::VawgRecord>) {
+        self.pending.push_back((self.next_seq, chunk));
+        self.next_seq += 1;
+    }
+
+    /// Sends `chunk` on the open stream (if our side is still open) and holds it until it
+    /// is acknowledged.
+    fn send(
+        &mut self,
+        tx: Option<&tokio::sync::mpsc::Sender<pb::StreamRecordsRequest>>,
+        chunk: Vec<pb::VawgRecord>,
+    ) {
+        if let Some(tx) = tx {
+            // A closed channel means the call failed: the response side reports why, and the
+            // chunk is resent.
+            let _ = tx.try_send(pb::StreamRecordsRequest {
+                records: chunk.clone(),
+            });
+        }
+        self.push(chunk);
+    }
+
+    /// Matches an acknowledgement to the oldest chunk in flight, counts it and hands it to
+    /// `on_ack`; fails when it does not match what was sent.
+    fn acknowledge(
+        &mut self,
+        ack: &pb::StreamRecordsResponse,
+        expected: &mut u64,
+        progress: &mut Progress,
+        on_ack: &mut impl FnMut(Ack<'_>),
+    ) -> Result<(), Status> {
+        let Some((seq, records)) = self.pending.pop_front() else {
+            return Err(Status::internal(
+                "the hub acknowledged a chunk that was not sent",
+            ));
+        };
+        if ack.chunk != *expected || ack.results.len() != records.len() {
+            return Err(Status::internal(format!(
+                "the hub acknowledged chunk {} with {} results; expected chunk {expected} with {}",
+                ack.chunk,
+                ack.results.len(),
+                records.len()
+            )));
+        }
+        *expected += 1;
+        (progress.failures, progress.refreshed) = (0, false);
+        if let Some(s) = &ack.summary {
+            progress.tally.add(s);
+        }
+        on_ack(Ack {
+            seq,
+            records: &records,
+            results: &ack.results,
+            audit_receipt: ack.audit_receipt.as_ref(),
+        });
+        Ok(())
+    }
+}
+
 impl HubClient {
     /// Submits records with `SubmitBatch` in batches of `batch`, retrying a batch by the
     /// client's [`RetryPolicy`](crate::RetryPolicy) when the hub is briefly unavailable.
@@ -174,103 +280,77 @@ impl HubClient {
     where
         S: Stream<Item = Vec<pb::VawgRecord>>,
     {
-        let in_flight = in_flight.max(1);
         let mut source = std::pin::pin!(chunks.filter(|c| futures::future::ready(!c.is_empty())));
-        let mut source_done = false;
-        let mut pending: VecDeque<(u64, Vec<pb::VawgRecord>)> = VecDeque::new();
-        let mut next_seq = 0u64;
-        let mut tally = Tally::default();
-        let (mut failures, mut refreshed) = (0u32, false);
+        let mut window = Window::new(in_flight);
+        let mut progress = Progress::default();
         loop {
             // Fill the window before opening, so the hub has work as soon as the stream opens.
-            while !source_done && pending.len() < in_flight {
-                match source.next().await {
-                    Some(c) => {
-                        pending.push_back((next_seq, c));
-                        next_seq += 1;
-                    }
-                    None => source_done = true,
-                }
+            window.fill(&mut source).await;
+            if window.pending.is_empty() {
+                return Ok(progress.tally);
             }
-            if pending.is_empty() {
-                return Ok(tally);
-            }
-            let (tx, rx) = tokio::sync::mpsc::channel(in_flight);
-            for (_, c) in &pending {
-                // The channel holds `in_flight` and the window is at most that: never full.
-                let _ = tx.try_send(pb::StreamRecordsRequest { records: c.clone() });
-            }
-            let mut tx = Some(tx);
-            let attempt = match self.ingest().stream_records(ReceiverStream::new(rx)).await {
-                Err(s) => Attempt::Failed(s),
-                Ok(response) => {
-                    let mut responses = response.into_inner();
-                    let mut expected = 0u64;
-                    loop {
-                        if source_done {
-                            // Close our side: the hub answers what it has, then ends.
-                            tx = None;
-                            if pending.is_empty() {
-                                break Attempt::Done;
-                            }
-                        }
-                        tokio::select! {
-                            biased;
-                            ack = responses.next() => match ack {
-                                Some(Ok(ack)) => {
-                                    let Some((seq, records)) = pending.pop_front() else {
-                                        break Attempt::Failed(Status::internal(
-                                            "the hub acknowledged a chunk that was not sent",
-                                        ));
-                                    };
-                                    if ack.chunk != expected || ack.results.len() != records.len() {
-                                        break Attempt::Failed(Status::internal(format!(
-                                            "the hub acknowledged chunk {} with {} results; expected chunk {expected} with {}",
-                                            ack.chunk,
-                                            ack.results.len(),
-                                            records.len()
-                                        )));
-                                    }
-                                    expected += 1;
-                                    (failures, refreshed) = (0, false);
-                                    if let Some(s) = &ack.summary {
-                                        tally.add(s);
-                                    }
-                                    on_ack(Ack {
-                                        seq,
-                                        records: &records,
-                                        results: &ack.results,
-                                        audit_receipt: ack.audit_receipt.as_ref(),
-                                    });
-                                }
-                                Some(Err(s)) => break Attempt::Failed(s),
-                                None => break Attempt::Failed(Status::unavailable(
-                                    "the hub ended the stream before acknowledging every chunk",
-                                )),
-                            },
-                            next = source.next(), if !source_done && pending.len() < in_flight => match next {
-                                Some(c) => {
-                                    if let Some(tx) = &tx {
-                                        // A closed channel means the call failed: the
-                                        // response side reports why, and the chunk is resent.
-                                        let _ = tx.try_send(pb::StreamRecordsRequest { records: c.clone() });
-                                    }
-                                    pending.push_back((next_seq, c));
-                                    next_seq += 1;
-                                }
-                                None => source_done = true,
-                            },
-                        }
-                    }
-                }
-            };
-            drop(tx);
-            match attempt {
-                Attempt::Done => return Ok(tally),
+            match self
+                .stream_attempt(&mut source, &mut window, &mut progress, &mut on_ack)
+                .await
+            {
+                Attempt::Done => return Ok(progress.tally),
                 Attempt::Failed(s) => {
-                    tracing::warn!(code = ?s.code(), unacknowledged = pending.len(), "record stream broke");
-                    self.pause_or_fail(s, &mut failures, &mut refreshed).await?;
+                    tracing::warn!(code = ?s.code(), unacknowledged = window.pending.len(), "record stream broke");
+                    self.pause_or_fail(s, &mut progress.failures, &mut progress.refreshed)
+                        .await?;
                 }
+            }
+        }
+    }
+
+    /// One stream: sends the window, then takes acknowledgements and sends further chunks as
+    /// the window frees, until every chunk is acknowledged or the stream fails.
+    async fn stream_attempt<S>(
+        &self,
+        source: &mut Pin<&mut S>,
+        window: &mut Window,
+        progress: &mut Progress,
+        on_ack: &mut impl FnMut(Ack<'_>),
+    ) -> Attempt
+    where
+        S: Stream<Item = Vec<pb::VawgRecord>>,
+    {
+        let (tx, rx) = tokio::sync::mpsc::channel(window.in_flight);
+        for (_, c) in &window.pending {
+            // The channel holds `in_flight` and the window is at most that: never full.
+            let _ = tx.try_send(pb::StreamRecordsRequest { records: c.clone() });
+        }
+        let mut tx = Some(tx);
+        let mut responses = match self.ingest().stream_records(ReceiverStream::new(rx)).await {
+            Err(s) => return Attempt::Failed(s),
+            Ok(response) => response.into_inner(),
+        };
+        let mut expected = 0u64;
+        loop {
+            if window.source_done {
+                // Close our side: the hub answers what it has, then ends.
+                tx = None;
+                if window.pending.is_empty() {
+                    return Attempt::Done;
+                }
+            }
+            tokio::select! {
+                biased;
+                ack = responses.next() => match ack {
+                    Some(Ok(ack)) => {
+                        if let Err(s) = window.acknowledge(&ack, &mut expected, progress, on_ack) {
+                            return Attempt::Failed(s);
+                        }
+                    }
+                    Some(Err(s)) => return Attempt::Failed(s),
+                    None => return Attempt::Failed(Status::unavailable(
+                        "the hub ended the stream before acknowledging every chunk",
+                    )),
+                },
+                next = source.next(), if window.wants_more() => match next {
+                    Some(c) => window.send(tx.as_ref(), c),
+                    None => window.source_done = true,
+                },
             }
         }
     }

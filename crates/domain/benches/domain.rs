@@ -13,7 +13,7 @@ use vawg_domain::{
     identity::{AgencyKind, CallerIdentity},
     pseudonym::{Keyring, PseudonymKey},
 };
-use vawg_firewall::{Flow, engine::PolicyEngine};
+use vawg_policy::{Flow, engine::PolicyEngine};
 use vawg_proto::pb;
 
 fn classification(c: &mut Criterion) {

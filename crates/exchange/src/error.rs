@@ -1,6 +1,7 @@
-//! The exchange's one error type and its one mapping to gRPC status codes.
+//! The exchange's one error type, classified into the hub's one error model
+//! ([`vawg_proto::error`]), which turns it into a gRPC status.
 
-use tonic::{Code, Status};
+use vawg_proto::error::{ErrorKind, ServiceError};
 use vawg_store::StoreError;
 
 /// Everything that can go wrong in the exchange. Messages never carry personal data,
@@ -19,16 +20,13 @@ pub enum Error {
     /// The request conflicts with what is held (e.g. a key id registered with another key).
     #[error("{0}")]
     AlreadyExists(String),
-    /// The firewall refused the flow.
+    /// The flow is refused (e.g. a topic delivered to another kind of agency).
     #[error("{0}")]
     PermissionDenied(String),
-    /// Sealing or opening a payload failed (wrong key, tampered or malformed payload).
-    #[error("sealed payload: {0}")]
-    Sealing(&'static str),
     /// The hub is shutting down.
     #[error("the hub is shutting down; reconnect")]
     ShuttingDown,
-    /// The firewall could not decide or audit.
+    /// The firewall refused the flow, or could not decide or audit.
     #[error("firewall: {0}")]
     Firewall(#[from] vawg_firewall::Error),
     /// The store failed.
@@ -39,31 +37,76 @@ pub enum Error {
     Corrupt,
 }
 
-impl From<Error> for Status {
-    fn from(e: Error) -> Status {
-        let e = match e {
-            // The firewall maps its own errors (and keeps its causes server-side).
-            Error::Firewall(f) => return Status::from(f),
-            e => e,
-        };
-        let code = match &e {
-            Error::Unauthenticated => Code::Unauthenticated,
-            Error::InvalidArgument(_) | Error::Sealing(_) => Code::InvalidArgument,
-            Error::NotFound(_) => Code::NotFound,
-            Error::AlreadyExists(_) => Code::AlreadyExists,
-            Error::PermissionDenied(_) => Code::PermissionDenied,
-            Error::ShuttingDown => Code::Unavailable,
-            Error::Store(StoreError::NotFound(_)) => Code::NotFound,
-            Error::Store(s) if s.is_unavailable() => Code::Unavailable,
-            Error::Store(_) | Error::Corrupt | Error::Firewall(_) => Code::Internal,
-        };
-        match code {
-            // Internal causes stay in the server log.
-            Code::Internal | Code::Unavailable if !matches!(e, Error::ShuttingDown) => {
-                tracing::error!(error = %e, "exchange failure");
-                Status::new(code, "the exchange failed; nothing was shared")
-            }
-            _ => Status::new(code, e.to_string()),
+impl ServiceError for Error {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Unauthenticated => ErrorKind::Unauthenticated,
+            Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::AlreadyExists(_) => ErrorKind::AlreadyExists,
+            Error::PermissionDenied(_) => ErrorKind::PermissionDenied,
+            Error::ShuttingDown => ErrorKind::Unavailable,
+            // The firewall and the store classify their own errors (and keep their causes
+            // server-side).
+            Error::Firewall(f) => f.kind(),
+            Error::Store(s) => s.kind(),
+            Error::Corrupt => ErrorKind::Internal,
+        }
+    }
+
+    fn client_message(&self) -> String {
+        match self {
+            Error::Firewall(f) => f.client_message(),
+            Error::Store(s) => s.client_message(),
+            e => e.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::Code;
+    use vawg_proto::error::status;
+
+    use super::*;
+
+    #[test]
+    fn request_errors_keep_their_words() {
+        let cases = [
+            (Error::Unauthenticated, Code::Unauthenticated),
+            (
+                Error::InvalidArgument("topic: required".into()),
+                Code::InvalidArgument,
+            ),
+            (Error::NotFound("no key".into()), Code::NotFound),
+            (
+                Error::AlreadyExists("key_id: taken".into()),
+                Code::AlreadyExists,
+            ),
+            (
+                Error::PermissionDenied("topic MARAC".into()),
+                Code::PermissionDenied,
+            ),
+            (Error::ShuttingDown, Code::Unavailable),
+        ];
+        for (e, code) in cases {
+            let s = status(&e);
+            assert_eq!((s.code(), s.message()), (code, e.to_string().as_str()));
+        }
+    }
+
+    #[test]
+    fn store_errors_are_classified_by_the_store_and_faults_stay_server_side() {
+        let s = status(&Error::Store(StoreError::NotFound("sealing key".into())));
+        assert_eq!(s.code(), Code::NotFound);
+        assert_eq!(s.message(), "sealing key not found");
+        for e in [
+            Error::Corrupt,
+            Error::Store(StoreError::Corrupt("row 3".into())),
+        ] {
+            let s = status(&e);
+            assert_eq!(s.code(), Code::Internal);
+            assert_eq!(s.message(), vawg_proto::error::INTERNAL_MESSAGE);
         }
     }
 }

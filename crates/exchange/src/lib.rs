@@ -7,7 +7,8 @@
 //!   the notifications outbox (Operation Encompass, MARAC, support referrals) by sequence,
 //!   resuming after the last acknowledged one; `RegisterSealingKey` / `GetSealingKey` hold each
 //!   agency's public key.
-//! - [`sealing`]: the client side of sealed payloads (HPKE, RFC 9180).
+//! - Sealed payloads (HPKE, RFC 9180) are `vawg-seal`'s: the service only checks registered
+//!   public keys and names the suite; agencies' systems seal and open.
 //!
 //! Live delivery: on PostgreSQL, `LISTEN`/`NOTIFY` wakes every replica's subscribers at the
 //! commit of the ingest transaction that wrote the notification, whichever replica ran it; on
@@ -17,7 +18,6 @@
 
 mod error;
 mod mask;
-pub mod sealing;
 mod service;
 
 pub use error::Error;

@@ -11,14 +11,18 @@ use vawg_domain::{
     identity::{AgencyKind, CallerIdentity},
     pseudonym::Keyring,
 };
-use vawg_firewall::{Firewall, Flow};
-use vawg_proto::pb::{self, exchange_service_server::ExchangeService};
+use vawg_firewall::Firewall;
+use vawg_policy::Flow;
+use vawg_proto::{
+    error::{IntoStatus, status},
+    pb::{self, exchange_service_server::ExchangeService},
+};
 use vawg_store::{
     Store,
     exchange::{Acknowledged, KeyRegistration, Topic, Wakeup},
 };
 
-use crate::{Error, mask, sealing};
+use crate::{Error, mask};
 
 const RPC_REQUEST_RECORDS: &str = "/vawg.v1.ExchangeService/RequestRecords";
 const RPC_SUBSCRIBE: &str = "/vawg.v1.ExchangeService/Subscribe";
@@ -303,7 +307,9 @@ impl Inner {
         flow.lawful_basis = pb::LawfulBasis::PublicTaskSafeguarding;
         flow.event_kinds = vec![kind];
         let (decision, _) = self.firewall.decide_and_audit(caller, &flow, &[]).await?;
-        decision.require_allowed()?;
+        decision
+            .require_allowed()
+            .map_err(vawg_firewall::Error::from)?;
         if caller.agency_kind != recipient_kind {
             return Err(Error::PermissionDenied(format!(
                 "topic {} is delivered to {} agencies only",
@@ -333,14 +339,14 @@ impl Inner {
         let mut shutdown = self.shutdown.subscribe();
         loop {
             if *shutdown.borrow_and_update() {
-                let _ = tx.try_send(Err(Error::ShuttingDown.into()));
+                let _ = tx.try_send(Err(status(&Error::ShuttingDown)));
                 return;
             }
             match self.drain(&agency_id, topic, &mut last, &tx).await {
                 Ok(true) => {}
                 Ok(false) => return,
                 Err(e) => {
-                    let _ = tx.send(Err(e.into())).await;
+                    let _ = tx.send(Err(status(&e))).await;
                     return;
                 }
             }
@@ -397,19 +403,100 @@ async fn wait_for(wakeups: &mut broadcast::Receiver<Wakeup>, agency_id: &str, to
     }
 }
 
+impl Inner {
+    /// Records that the caller has received `topic` up to `req.sequence`.
+    async fn acknowledge(
+        &self,
+        caller: &CallerIdentity,
+        req: pb::AcknowledgeRequest,
+    ) -> Result<pb::AcknowledgeResponse, Error> {
+        let topic = topic_of(req.topic)?;
+        match self
+            .store
+            .acknowledge(&caller.agency_id, topic, req.sequence)
+            .await?
+        {
+            Acknowledged::Upto(v) => Ok(pb::AcknowledgeResponse {
+                acknowledged_sequence: v,
+            }),
+            Acknowledged::BeyondLast { last } => Err(Error::InvalidArgument(format!(
+                "sequence: {} is beyond the last notification ({last})",
+                req.sequence
+            ))),
+        }
+    }
+
+    /// Registers the caller's public sealing key under a key id not yet taken by another key.
+    async fn register_sealing_key(
+        &self,
+        caller: &CallerIdentity,
+        req: pb::RegisterSealingKeyRequest,
+    ) -> Result<pb::RegisterSealingKeyResponse, Error> {
+        if !plain_id(&req.key_id) {
+            return Err(Error::InvalidArgument(
+                "key_id: required; letters, digits, '-', '_' and '.', at most 128".into(),
+            ));
+        }
+        vawg_seal::check_public_key(&req.public_key)
+            .map_err(|_| Error::InvalidArgument("public_key: must be 32 bytes (X25519)".into()))?;
+        match self
+            .store
+            .register_sealing_key(&caller.agency_id, &req.key_id, &req.public_key)
+            .await?
+        {
+            KeyRegistration::Current => {
+                tracing::info!(agency = %caller.agency_id, key_id = %req.key_id, "sealing key registered");
+                Ok(pb::RegisterSealingKeyResponse { key_id: req.key_id })
+            }
+            KeyRegistration::KeyIdTaken => Err(Error::AlreadyExists(format!(
+                "key_id: '{}' is already registered with another key",
+                req.key_id
+            ))),
+        }
+    }
+
+    /// An agency's current public sealing key.
+    async fn sealing_key(
+        &self,
+        req: pb::GetSealingKeyRequest,
+    ) -> Result<pb::GetSealingKeyResponse, Error> {
+        if !plain_id(&req.agency_id) {
+            return Err(Error::InvalidArgument("agency_id: required".into()));
+        }
+        let key = self
+            .store
+            .sealing_key(&req.agency_id)
+            .await?
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "agency '{}' has registered no sealing key",
+                    req.agency_id
+                ))
+            })?;
+        Ok(pb::GetSealingKeyResponse {
+            agency_id: req.agency_id,
+            key_id: key.key_id,
+            public_key: key.public_key,
+            suite: vawg_seal::SUITE.to_string(),
+        })
+    }
+}
+
 type SubscribeStream = Pin<Box<dyn Stream<Item = Result<pb::SubscribeResponse, Status>> + Send>>;
 
+/// The gRPC methods: each error reaches the client through [`vawg_proto::error::status`].
 #[tonic::async_trait]
 impl ExchangeService for ExchangeApi {
     async fn request_records(
         &self,
         request: Request<pb::RequestRecordsRequest>,
     ) -> Result<Response<pb::RequestRecordsResponse>, Status> {
-        let caller = caller(&request)?;
+        let caller = caller(&request).into_status()?;
         let response = self
             .inner
             .request_records(caller, request.into_inner())
-            .await?;
+            .await
+            .into_status()?;
         Ok(Response::new(response))
     }
 
@@ -419,9 +506,13 @@ impl ExchangeService for ExchangeApi {
         &self,
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let caller = caller(&request)?;
+        let caller = caller(&request).into_status()?;
         let req = request.into_inner();
-        let (topic, start) = self.inner.open_subscription(&caller, &req).await?;
+        let (topic, start) = self
+            .inner
+            .open_subscription(&caller, &req)
+            .await
+            .into_status()?;
         tracing::info!(agency = %caller.agency_id, topic = topic.as_str(), after = start, "subscribed");
         let (tx, rx) = mpsc::channel(64);
         tokio::spawn(
@@ -436,88 +527,38 @@ impl ExchangeService for ExchangeApi {
         &self,
         request: Request<pb::AcknowledgeRequest>,
     ) -> Result<Response<pb::AcknowledgeResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let topic = topic_of(req.topic)?;
-        match self
+        let caller = caller(&request).into_status()?;
+        let response = self
             .inner
-            .store
-            .acknowledge(&caller.agency_id, topic, req.sequence)
+            .acknowledge(&caller, request.into_inner())
             .await
-            .map_err(Error::from)?
-        {
-            Acknowledged::Upto(v) => Ok(Response::new(pb::AcknowledgeResponse {
-                acknowledged_sequence: v,
-            })),
-            Acknowledged::BeyondLast { last } => Err(Error::InvalidArgument(format!(
-                "sequence: {} is beyond the last notification ({last})",
-                req.sequence
-            ))
-            .into()),
-        }
+            .into_status()?;
+        Ok(Response::new(response))
     }
 
     async fn register_sealing_key(
         &self,
         request: Request<pb::RegisterSealingKeyRequest>,
     ) -> Result<Response<pb::RegisterSealingKeyResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        if !plain_id(&req.key_id) {
-            return Err(Error::InvalidArgument(
-                "key_id: required; letters, digits, '-', '_' and '.', at most 128".into(),
-            )
-            .into());
-        }
-        sealing::check_public_key(&req.public_key)
-            .map_err(|_| Error::InvalidArgument("public_key: must be 32 bytes (X25519)".into()))?;
-        match self
+        let caller = caller(&request).into_status()?;
+        let response = self
             .inner
-            .store
-            .register_sealing_key(&caller.agency_id, &req.key_id, &req.public_key)
+            .register_sealing_key(&caller, request.into_inner())
             .await
-            .map_err(Error::from)?
-        {
-            KeyRegistration::Current => {
-                tracing::info!(agency = %caller.agency_id, key_id = %req.key_id, "sealing key registered");
-                Ok(Response::new(pb::RegisterSealingKeyResponse {
-                    key_id: req.key_id,
-                }))
-            }
-            KeyRegistration::KeyIdTaken => Err(Error::AlreadyExists(format!(
-                "key_id: '{}' is already registered with another key",
-                req.key_id
-            ))
-            .into()),
-        }
+            .into_status()?;
+        Ok(Response::new(response))
     }
 
     async fn get_sealing_key(
         &self,
         request: Request<pb::GetSealingKeyRequest>,
     ) -> Result<Response<pb::GetSealingKeyResponse>, Status> {
-        caller(&request)?;
-        let req = request.into_inner();
-        if !plain_id(&req.agency_id) {
-            return Err(Error::InvalidArgument("agency_id: required".into()).into());
-        }
-        let key = self
+        caller(&request).into_status()?;
+        let response = self
             .inner
-            .store
-            .sealing_key(&req.agency_id)
+            .sealing_key(request.into_inner())
             .await
-            .map_err(Error::from)?
-            .ok_or_else(|| {
-                Error::NotFound(format!(
-                    "agency '{}' has registered no sealing key",
-                    req.agency_id
-                ))
-            })?;
-        Ok(Response::new(pb::GetSealingKeyResponse {
-            agency_id: req.agency_id,
-            key_id: key.key_id,
-            public_key: key.public_key,
-            suite: sealing::SUITE.to_string(),
-        }))
+            .into_status()?;
+        Ok(Response::new(response))
     }
 }

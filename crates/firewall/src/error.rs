@@ -1,83 +1,112 @@
-//! The firewall's one error type and its one mapping to gRPC status codes.
+//! The firewall's one error type, classified into the hub's error model (the one table from
+//! kinds to gRPC codes is `vawg_proto::error::status`).
 
-use tonic::{Code, Status};
+use vawg_proto::{ErrorKind, FieldViolation, error::ServiceError};
 use vawg_store::StoreError;
+
+/// What a client is told when the firewall cannot record its decision (so refuses the flow).
+const UNAUDITED: &str = "the firewall could not decide; the flow is refused";
 
 /// Everything that can go wrong in the firewall. Messages never carry personal data, token
 /// contents or database text.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The caller could not be identified (certificate, token, registry).
+    /// The caller was not identified (the service is mounted without the auth layer).
     #[error("{0}")]
     Unauthenticated(String),
-    /// The caller is known but the flow is refused (policy, hard rule, scope, suspension).
-    #[error("{0}")]
-    PermissionDenied(String),
     /// A request field is malformed.
-    #[error("{0}")]
-    InvalidArgument(String),
-    /// The policy files are missing, malformed or fail schema validation (start-up).
-    #[error("policy files: {0}")]
-    Policy(String),
-    /// Keys or certificates could not be loaded (start-up).
-    #[error("keys and certificates: {0}")]
-    Keys(String),
+    #[error("{field}: {reason}")]
+    InvalidField {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The policies could not be loaded, or a decision refused the flow.
+    #[error(transparent)]
+    Policy(#[from] vawg_policy::Error),
+    /// The audit log could not be written or read.
+    #[error(transparent)]
+    Audit(#[from] vawg_audit::Error),
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),
-    /// The group of audit entries this call's entry was part of could not be committed, so the
-    /// call does not proceed. Every caller of the group gets this; `cause` is the store's error
-    /// in words (server logs only), `retryable` whether the store was merely unavailable.
-    #[error("the audit log could not be written: {cause}")]
-    AuditUnwritten {
-        /// Whether the store was unavailable (a retry may succeed) rather than failing.
-        retryable: bool,
-        /// What failed, for the server log.
-        cause: String,
-    },
 }
 
-impl Error {
-    /// The same failure, for another caller whose entry was in the same group commit.
-    pub(crate) fn for_group(&self) -> Error {
-        Error::AuditUnwritten {
-            retryable: matches!(self, Error::Store(s) if s.is_unavailable())
-                || matches!(
-                    self,
-                    Error::AuditUnwritten {
-                        retryable: true,
-                        ..
-                    }
-                ),
-            cause: self.to_string(),
+impl ServiceError for Error {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Unauthenticated(_) => ErrorKind::Unauthenticated,
+            Error::InvalidField { .. } => ErrorKind::InvalidArgument,
+            Error::Policy(p) => p.kind(),
+            Error::Audit(a) => a.kind(),
+            Error::Store(s) => s.kind(),
+        }
+    }
+
+    fn client_message(&self) -> String {
+        match self {
+            Error::Policy(p) => p.client_message(),
+            Error::Audit(vawg_audit::Error::Unwritten { .. }) => UNAUDITED.into(),
+            Error::Audit(a) => a.client_message(),
+            Error::Store(s) => s.client_message(),
+            e => e.to_string(),
+        }
+    }
+
+    fn field_violations(&self) -> Vec<FieldViolation> {
+        match self {
+            Error::InvalidField { field, reason } => vec![FieldViolation {
+                field: field.to_string(),
+                reason: reason.to_string(),
+            }],
+            _ => Vec::new(),
         }
     }
 }
 
-impl From<Error> for Status {
-    fn from(e: Error) -> Status {
-        let code = match &e {
-            Error::Unauthenticated(_) => Code::Unauthenticated,
-            Error::PermissionDenied(_) => Code::PermissionDenied,
-            Error::InvalidArgument(_) => Code::InvalidArgument,
-            Error::Store(s) if s.is_unavailable() => Code::Unavailable,
-            Error::AuditUnwritten {
-                retryable: true, ..
-            } => Code::Unavailable,
-            Error::Policy(_)
-            | Error::Keys(_)
-            | Error::Store(_)
-            | Error::AuditUnwritten {
-                retryable: false, ..
-            } => Code::Internal,
+#[cfg(test)]
+mod tests {
+    use tonic::Code;
+    use vawg_proto::error::status;
+
+    use super::*;
+
+    #[test]
+    fn an_unwritable_audit_log_refuses_with_unavailable_only_when_a_retry_may_work() {
+        let unwritten = |retryable| {
+            Error::Audit(vawg_audit::Error::Unwritten {
+                retryable,
+                cause: "secret database text".into(),
+            })
         };
-        match code {
-            // Internal causes stay in the server log.
-            Code::Internal | Code::Unavailable => {
-                tracing::error!(error = %e, "firewall failure");
-                Status::new(code, "the firewall could not decide; the flow is refused")
-            }
-            _ => Status::new(code, e.to_string()),
-        }
+        let s = status(&unwritten(true));
+        assert_eq!(s.code(), Code::Unavailable);
+        assert_eq!(s.message(), UNAUDITED);
+        let s = status(&unwritten(false));
+        assert_eq!(s.code(), Code::Internal);
+        assert!(!s.message().contains("secret"));
+    }
+
+    #[test]
+    fn refusals_and_bad_fields_keep_their_words() {
+        let s = status(&Error::Policy(vawg_policy::Error::Refused(
+            "Hard rule: no.".into(),
+        )));
+        assert_eq!(
+            (s.code(), s.message()),
+            (Code::PermissionDenied, "Hard rule: no.")
+        );
+        let s = status(&Error::InvalidField {
+            field: "purpose",
+            reason: "unknown value",
+        });
+        assert_eq!(
+            (s.code(), s.message()),
+            (Code::InvalidArgument, "purpose: unknown value")
+        );
+        let s = status(&Error::Store(StoreError::Corrupt("audit entry 3".into())));
+        assert_eq!(s.code(), Code::Internal);
+        assert!(!s.message().contains("audit entry"));
     }
 }

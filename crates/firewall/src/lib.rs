@@ -1,27 +1,22 @@
-//! vawg-firewall: who is calling (mutual TLS + JWT + the agency registry), whether the flow is
-//! allowed (Cedar policies, then hard rules in code), and the tamper-evident audit log of
-//! every decision.
+//! vawg-firewall: the one policy decision point of the hub, and the `FirewallService` that
+//! explains and audits it.
 //!
-//! - [`tls`]: the server's TLS configuration and accept loop (client certificates required);
-//! - [`layer::AuthLayer`]: the tower layer every RPC passes;
-//! - [`limits::AgencyLimitLayer`]: per-agency rate and in-flight limits (abuse protection);
-//! - [`Firewall`]: the one policy decision point, for the auth layer and for services
-//!   ([`Firewall::decide`] a [`Flow`], then [`Firewall::audit`] for a receipt);
-//! - [`engine`]: the Cedar policies and schema in `deploy/policies/`;
-//! - [`audit`]: the RFC 6962 Merkle / hash-chained log, signed heads, verification;
-//! - [`service::FirewallApi`]: the `FirewallService` gRPC service.
+//! [`Firewall`] combines the three things a decision needs: the policies and hard rules of
+//! `vawg-policy` (evaluated on a `Flow`, giving a `Decision`), the audit log of `vawg-audit`
+//! (every decision that takes effect is appended, and the caller gets a signed head as a
+//! receipt), and the agency registry in `vawg-store`. It sits above policy and audit and below
+//! the services (ingest, metrics, exchange) and the auth layer (`vawg-auth`), which all decide
+//! and audit through it.
+//!
+//! - [`Firewall`]: [`Firewall::decide`] a flow, then [`Firewall::audit`] it for a receipt;
+//!   [`Firewall::admit`] is the gate the auth layer asks at every call;
+//! - [`service::FirewallApi`]: the `FirewallService` gRPC service (dry runs, the policies in
+//!   force, reading and verifying the audit log);
+//! - [`Error`]: this crate's errors, classified into the hub's one error model.
 
-pub mod audit;
-pub mod cert;
-pub mod decision;
-pub mod engine;
+mod decision;
 mod error;
-pub mod jwt;
-pub mod layer;
-pub mod limits;
-pub mod rpc;
 pub mod service;
-pub mod tls;
 
-pub use decision::{Decision, Firewall, Flow, HARD_RULES, default_scopes};
+pub use decision::Firewall;
 pub use error::Error;

@@ -1,7 +1,7 @@
-//! The ingest service's errors and their one mapping to gRPC statuses.
+//! The ingest service's errors, classified into the hub's one error model
+//! ([`vawg_proto::error`]), which turns them into gRPC statuses.
 
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use vawg_proto::error::{ErrorKind, FieldViolation, ServiceError};
 use vawg_store::StoreError;
 
 use crate::validate::Violation;
@@ -50,60 +50,113 @@ pub enum IngestError {
     Store(#[from] StoreError),
 }
 
-impl From<IngestError> for Status {
-    fn from(e: IngestError) -> Status {
-        match e {
-            IngestError::Unauthenticated => Status::unauthenticated(e.to_string()),
-            IngestError::MissingScope(_) => Status::permission_denied(e.to_string()),
-            IngestError::InvalidRequest {
-                message,
-                violations,
-            } => {
-                let mut details = ErrorDetails::new();
-                for v in violations {
-                    details.add_bad_request_violation(v.field, v.reason);
-                }
-                Status::with_error_details(Code::InvalidArgument, message, details)
-            }
-            IngestError::StreamLimit { .. } => Status::resource_exhausted(e.to_string()),
-            IngestError::Refused(_) => Status::permission_denied(e.to_string()),
-            IngestError::Draining => Status::unavailable(e.to_string()),
-            IngestError::Audit(ref a) => {
-                // Fails closed: no receipt without an audit entry. What was committed stays
-                // committed; a resend is DUPLICATE and audits again.
-                tracing::error!(error = %a, "audit append failed");
-                Status::unavailable(
-                    "the audit log is unavailable; resend to obtain a receipt (resending is \
-                     idempotent)",
-                )
-            }
-            IngestError::NotFound | IngestError::Store(StoreError::NotFound(_)) => {
-                Status::not_found(e.to_string())
-            }
-            IngestError::Store(StoreError::Database(sqlx::Error::Database(ref db)))
-                if db.is_unique_violation() =>
-            {
-                tracing::warn!(error = %e, "ingest conflicted with a concurrent write");
-                Status::already_exists(
-                    "the record was written concurrently; resend to see its status",
-                )
-            }
-            IngestError::Store(ref s) if s.is_storage_full() => {
-                tracing::error!(error = %e, "the database's storage is full");
-                Status::resource_exhausted(
-                    "the hub's storage is full; nothing from this request was stored, retry \
-                     later (resending is idempotent)",
-                )
-            }
-            IngestError::Store(ref s) if s.is_unavailable() => {
-                tracing::warn!(error = %e, "database unavailable");
-                Status::unavailable("the database is unavailable; nothing was stored, retry")
-            }
-            IngestError::Store(_) => {
-                // The cause stays server-side: database text never goes to a client.
-                tracing::error!(error = %e, "ingest failed");
-                Status::internal("internal error; nothing from this request was stored")
-            }
+impl ServiceError for IngestError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            IngestError::Unauthenticated => ErrorKind::Unauthenticated,
+            IngestError::MissingScope(_) | IngestError::Refused(_) => ErrorKind::PermissionDenied,
+            IngestError::InvalidRequest { .. } => ErrorKind::InvalidArgument,
+            IngestError::StreamLimit { .. } => ErrorKind::ResourceExhausted,
+            IngestError::NotFound => ErrorKind::NotFound,
+            IngestError::Draining => ErrorKind::Unavailable,
+            // Fails closed: no receipt without an audit entry. What was committed stays
+            // committed; a resend is DUPLICATE and audits again.
+            IngestError::Audit(a) => a.kind(),
+            IngestError::Store(s) => s.kind(),
         }
+    }
+
+    /// The error's own words, except where ingest says more than the store or the firewall
+    /// can: that resending is idempotent and what was (not) stored.
+    fn client_message(&self) -> String {
+        match self {
+            IngestError::Audit(a) => match a.kind() {
+                ErrorKind::Unavailable | ErrorKind::ResourceExhausted => {
+                    "the audit log is unavailable; resend to obtain a receipt (resending is \
+                     idempotent)"
+                        .into()
+                }
+                _ => a.client_message(),
+            },
+            IngestError::Store(s) => match s.kind() {
+                ErrorKind::AlreadyExists => {
+                    "the record was written concurrently; resend to see its status".into()
+                }
+                ErrorKind::Unavailable => {
+                    "the database is unavailable; nothing was stored, retry".into()
+                }
+                _ => s.client_message(),
+            },
+            e => e.to_string(),
+        }
+    }
+
+    fn field_violations(&self) -> Vec<FieldViolation> {
+        match self {
+            IngestError::InvalidRequest { violations, .. } => {
+                violations.iter().map(FieldViolation::from).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::Code;
+    use tonic_types::StatusExt;
+    use vawg_proto::error::status;
+
+    use super::*;
+
+    #[test]
+    fn field_violations_arrive_as_bad_request_details() {
+        let e = IngestError::InvalidRequest {
+            message: "invalid retraction".into(),
+            violations: vec![Violation::new("reason", "required, at most 500 characters")],
+        };
+        let s = status(&e);
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert_eq!(s.message(), "invalid retraction");
+        let details = s.get_error_details();
+        let bad = details.bad_request().expect("BadRequest details");
+        assert_eq!(bad.field_violations.len(), 1);
+        assert_eq!(bad.field_violations[0].field, "reason");
+        assert_eq!(
+            bad.field_violations[0].description,
+            "required, at most 500 characters"
+        );
+    }
+
+    #[test]
+    fn each_variant_keeps_its_code() {
+        let cases = [
+            (IngestError::Unauthenticated, Code::Unauthenticated),
+            (
+                IngestError::MissingScope("records:write"),
+                Code::PermissionDenied,
+            ),
+            (IngestError::StreamLimit { max: 3 }, Code::ResourceExhausted),
+            (IngestError::NotFound, Code::NotFound),
+            (IngestError::Refused("no".into()), Code::PermissionDenied),
+            (IngestError::Draining, Code::Unavailable),
+            (
+                IngestError::Store(StoreError::NotFound("record".into())),
+                Code::NotFound,
+            ),
+        ];
+        for (e, code) in cases {
+            let s = status(&e);
+            assert_eq!(s.code(), code, "{e:?}");
+            assert_eq!(s.message(), e.to_string(), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn store_faults_keep_their_cause_server_side() {
+        let e = IngestError::Store(StoreError::Corrupt("row 7 of records".into()));
+        let s = status(&e);
+        assert_eq!(s.code(), Code::Internal);
+        assert!(!s.message().contains("row 7"), "{s:?}");
     }
 }

@@ -6,14 +6,18 @@ use std::{future::Future, net::SocketAddr, path::Path, sync::Arc};
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
+use tonic_health::{
+    pb::health_server::{Health, HealthServer},
+    server::HealthReporter,
+};
+use vawg_audit::HeadSigner;
+use vawg_auth::{jwt::TokenValidator, layer::AuthLayer};
 use vawg_domain::definition::{Definition, DefinitionSet};
 use vawg_exchange::{ExchangeApi, ExchangeSettings};
-use vawg_firewall::{
-    Firewall, audit::HeadSigner, engine::PolicyEngine, jwt::TokenValidator, layer::AuthLayer,
-    service::FirewallApi,
-};
+use vawg_firewall::{Firewall, service::FirewallApi};
 use vawg_ingest::{IngestApi, IngestLimits};
 use vawg_metrics::MetricsApi;
+use vawg_policy::engine::PolicyEngine;
 use vawg_proto::pb::{
     self, definition_service_server::DefinitionServiceServer,
     exchange_service_server::ExchangeServiceServer, firewall_service_server::FirewallServiceServer,
@@ -107,7 +111,7 @@ impl Application {
                 TcpListener::bind(addr)
                     .await
                     .with_context(|| format!("binding the dashboard listener {addr}"))?,
-                vawg_firewall::tls::server_config_without_client_auth(
+                vawg_auth::tls::server_config_without_client_auth(
                     &tls.server_cert,
                     &tls.server_key,
                 )?,
@@ -163,20 +167,13 @@ impl Application {
 
     /// Serves until `shutdown` completes, then stops accepting and lets in-flight calls finish.
     pub async fn run_until_stopped(
-        self,
+        mut self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
-        let max = self.settings.limits.max_message_bytes;
-        let served = self.settings.services.clone();
         let (health, health_service) = tonic_health::server::health_reporter();
         // Deep checks decide "" and each service's status: once before serving, so the first
         // probe is truthful, then on the interval until the drain starts.
-        let checks = HealthChecks::new(&self.settings, self.store.clone(), self.firewall.clone());
-        let first = checks.check().await;
-        if !first.healthy() {
-            tracing::warn!(failures = ?first.failures, "health checks fail: not serving");
-        }
-        checks.report(&health, first.healthy()).await;
+        let checks = self.first_health_check(&health).await;
         let (drain, draining) = tokio::sync::watch::channel(false);
         let health_checks = tokio::spawn(checks.clone().run(health.clone(), draining.clone()));
         // Keeps the aggregate tables close behind ingest (reads settle whatever is left).
@@ -185,23 +182,7 @@ impl Application {
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()?;
-        let definitions = served.contains(ServiceName::Definitions).then(|| {
-            DefinitionServiceServer::new(DefinitionApi::new(self.definitions.clone()))
-                .max_decoding_message_size(max)
-        });
-        let ingest = served
-            .contains(ServiceName::Ingest)
-            .then(|| IngestServiceServer::new(self.ingest.clone()).max_decoding_message_size(max));
-        let metrics = served.contains(ServiceName::Metrics).then(|| {
-            MetricsServiceServer::new(self.metrics.clone()).max_decoding_message_size(max)
-        });
-        let exchange_service = served.contains(ServiceName::Exchange).then(|| {
-            ExchangeServiceServer::new(self.exchange.clone()).max_decoding_message_size(max)
-        });
-        let firewall_service = served.contains(ServiceName::Firewall).then(|| {
-            FirewallServiceServer::new(FirewallApi::new(self.firewall.clone()))
-                .max_decoding_message_size(max)
-        });
+        let services = self.services();
         // Probes: `grpc.health.v1.Health` itself answers SERVING while the process serves
         // (liveness); "" and the services follow the deep checks (readiness).
         health
@@ -211,90 +192,31 @@ impl Application {
             )
             .await;
         let (stop_health, health_stopped) = tokio::sync::oneshot::channel::<()>();
-        let health_probe = self.health_listener.map(|listener| {
-            tokio::spawn(
-                Server::builder()
-                    .add_service(health_service.clone())
-                    .serve_with_incoming_shutdown(
-                        tokio_stream::wrappers::TcpListenerStream::new(listener),
-                        async {
-                            let _ = health_stopped.await;
-                        },
-                    ),
-            )
-        });
-        // The dashboard: its page, and gRPC-Web calls through the same auth layer in its
-        // token-only, aggregates-only mode (only the metrics and definitions services are
-        // mounted, and the layer refuses everything else first). It stops when the drain starts.
-        let dashboard = self.dashboard.map(|(listener, tls)| {
-            if let Ok(addr) = listener.local_addr() {
-                tracing::info!(%addr, "dashboard serving at https://{addr}/ (bearer token, aggregates only)");
-            }
-            let mut draining = draining.clone();
-            let definitions = served.contains(ServiceName::Definitions).then(|| {
-                DefinitionServiceServer::new(DefinitionApi::new(self.definitions.clone()))
-                    .max_decoding_message_size(max)
-            });
-            let metrics = served.contains(ServiceName::Metrics).then(|| {
-                MetricsServiceServer::new(self.metrics.clone()).max_decoding_message_size(max)
-            });
-            tokio::spawn(
-                Server::builder()
-                    .accept_http1(true)
-                    .layer(crate::dashboard::AssetsLayer)
-                    .layer(tonic_web::GrpcWebLayer::new())
-                    .layer(crate::telemetry::RpcLayer::new())
-                    // No certificate here, so no per-agency limit applies; the caller's
-                    // deadline is still enforced over the whole call.
-                    .layer(vawg_firewall::limits::AgencyLimitLayer::new(
-                        vawg_firewall::limits::AgencyLimitSettings {
-                            requests_per_second: self.settings.limits.agency_requests_per_second,
-                            burst: self.settings.limits.agency_burst,
-                            max_concurrent: self.settings.limits.agency_max_concurrent,
-                        },
-                    ))
-                    .layer(self.auth.token_only_aggregates())
-                    .add_optional_service(definitions)
-                    .add_optional_service(metrics)
-                    .serve_with_incoming_shutdown(
-                        vawg_firewall::tls::incoming_with_timeout(
-                            listener,
-                            tls,
-                            self.firewall.clone(),
-                            std::time::Duration::from_millis(
-                                self.settings.limits.tls_handshake_timeout_ms.max(1),
-                            ),
-                        ),
-                        async move {
-                            let _ = draining.wait_for(|d| *d).await;
-                        },
-                    ),
-            )
-        });
-        // The drain: readiness drops at once, open subscriptions (endless streams) end, and
-        // open ingest streams end at their next chunk boundary, every chunk they acknowledged
-        // committed; then the server stops accepting and waits for in-flight calls.
-        let exchange = self.exchange.clone();
-        let ingest_api = self.ingest.clone();
-        let drain_health = health.clone();
-        let drain_checks = checks.clone();
-        let shutdown = async move {
-            shutdown.await;
-            tracing::info!("draining: not serving, finishing in-flight calls");
-            drain.send_replace(true);
-            drain_checks.report(&drain_health, false).await;
-            exchange.shutdown();
-            ingest_api.shutdown();
-        };
+        let health_probe = self
+            .health_listener
+            .take()
+            .map(|listener| spawn_health_probe(listener, health_service.clone(), health_stopped));
+        let dashboard = self
+            .dashboard
+            .take()
+            .map(|(listener, tls)| self.spawn_dashboard(listener, tls, draining.clone()));
+        let shutdown = drain_after(
+            shutdown,
+            drain,
+            health,
+            checks,
+            self.exchange.clone(),
+            self.ingest.clone(),
+        );
         let grace = std::time::Duration::from_millis(self.settings.shutdown_grace_ms);
-        let mut grace_started = draining.clone();
+        let mut grace_started = draining;
         let deadline = async move {
             let _ = grace_started.wait_for(|d| *d).await;
             tokio::time::sleep(grace).await;
         };
         tracing::info!(
             addr = %self.local_addr,
-            services = %String::from(served.clone()),
+            services = %String::from(self.settings.services.clone()),
             "vawg-hub serving"
         );
         let serve = Server::builder()
@@ -304,30 +226,22 @@ impl Application {
             .layer(crate::telemetry::RpcLayer::new())
             // Per-agency rate and in-flight limits, keyed on the verified certificate, before
             // any token check, registry read or audit append (a flood costs the hub little).
-            .layer(vawg_firewall::limits::AgencyLimitLayer::new(
-                vawg_firewall::limits::AgencyLimitSettings {
-                    requests_per_second: self.settings.limits.agency_requests_per_second,
-                    burst: self.settings.limits.agency_burst,
-                    max_concurrent: self.settings.limits.agency_max_concurrent,
-                },
-            ))
+            .layer(self.agency_limits())
             // Every RPC: mutual-TLS identity, token, registry, firewall gate, audit.
             .layer(self.auth.clone())
             .add_service(health_service)
             .add_service(reflection)
-            .add_optional_service(definitions)
-            .add_optional_service(ingest)
-            .add_optional_service(metrics)
-            .add_optional_service(exchange_service)
-            .add_optional_service(firewall_service)
+            .add_optional_service(services.definitions)
+            .add_optional_service(services.ingest)
+            .add_optional_service(services.metrics)
+            .add_optional_service(services.exchange)
+            .add_optional_service(services.firewall)
             .serve_with_incoming_shutdown(
-                vawg_firewall::tls::incoming_with_timeout(
+                vawg_auth::tls::incoming_with_timeout(
                     self.listener,
                     self.tls.clone(),
                     self.firewall.clone(),
-                    std::time::Duration::from_millis(
-                        self.settings.limits.tls_handshake_timeout_ms.max(1),
-                    ),
+                    handshake_timeout(&self.settings),
                 ),
                 shutdown,
             );
@@ -339,27 +253,190 @@ impl Application {
             ),
         }
         health_checks.abort();
-        if let Some(dashboard) = dashboard {
-            // It began draining with the main listener; gRPC-Web calls are short.
-            match tokio::time::timeout(grace, dashboard).await {
-                Ok(joined) => joined
-                    .context("joining the dashboard listener")?
-                    .context("serving the dashboard listener")?,
-                Err(_) => tracing::warn!("the dashboard listener outlived the drain deadline"),
-            }
-        }
-        let _ = stop_health.send(());
-        if let Some(probe) = health_probe {
-            probe
-                .await
-                .context("joining the health listener")?
-                .context("serving the health listener")?;
-        }
+        join_side_listeners(dashboard, grace, stop_health, health_probe).await?;
         aggregator.abort();
         self.store.close().await;
         tracing::info!("vawg-hub stopped");
         Ok(())
     }
+
+    /// The deep health checks, run once and reported.
+    async fn first_health_check(&self, health: &HealthReporter) -> HealthChecks {
+        let checks = HealthChecks::new(&self.settings, self.store.clone(), self.firewall.clone());
+        let first = checks.check().await;
+        if !first.healthy() {
+            tracing::warn!(failures = ?first.failures, "health checks fail: not serving");
+        }
+        checks.report(health, first.healthy()).await;
+        checks
+    }
+
+    /// The gRPC services the settings ask for, each with the configured message limit.
+    fn services(&self) -> Services {
+        let served = &self.settings.services;
+        let max = self.settings.limits.max_message_bytes;
+        Services {
+            definitions: self.definitions_service(),
+            ingest: served.contains(ServiceName::Ingest).then(|| {
+                IngestServiceServer::new(self.ingest.clone()).max_decoding_message_size(max)
+            }),
+            metrics: self.metrics_service(),
+            exchange: served.contains(ServiceName::Exchange).then(|| {
+                ExchangeServiceServer::new(self.exchange.clone()).max_decoding_message_size(max)
+            }),
+            firewall: served.contains(ServiceName::Firewall).then(|| {
+                FirewallServiceServer::new(FirewallApi::new(self.firewall.clone()))
+                    .max_decoding_message_size(max)
+            }),
+        }
+    }
+
+    fn definitions_service(&self) -> Option<DefinitionServiceServer<DefinitionApi>> {
+        let max = self.settings.limits.max_message_bytes;
+        self.settings
+            .services
+            .contains(ServiceName::Definitions)
+            .then(|| {
+                DefinitionServiceServer::new(DefinitionApi::new(self.definitions.clone()))
+                    .max_decoding_message_size(max)
+            })
+    }
+
+    fn metrics_service(&self) -> Option<MetricsServiceServer<MetricsApi>> {
+        let max = self.settings.limits.max_message_bytes;
+        self.settings
+            .services
+            .contains(ServiceName::Metrics)
+            .then(|| MetricsServiceServer::new(self.metrics.clone()).max_decoding_message_size(max))
+    }
+
+    /// The per-agency rate and in-flight limits.
+    fn agency_limits(&self) -> vawg_auth::limits::AgencyLimitLayer {
+        vawg_auth::limits::AgencyLimitLayer::new(vawg_auth::limits::AgencyLimitSettings {
+            requests_per_second: self.settings.limits.agency_requests_per_second,
+            burst: self.settings.limits.agency_burst,
+            max_concurrent: self.settings.limits.agency_max_concurrent,
+        })
+    }
+
+    /// The dashboard: its page, and gRPC-Web calls through the same auth layer in its
+    /// token-only, aggregates-only mode (only the metrics and definitions services are
+    /// mounted, and the layer refuses everything else first). It stops when the drain starts.
+    fn spawn_dashboard(
+        &self,
+        listener: TcpListener,
+        tls: Arc<rustls::ServerConfig>,
+        mut draining: tokio::sync::watch::Receiver<bool>,
+    ) -> Listener {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "dashboard serving at https://{addr}/ (bearer token, aggregates only)");
+        }
+        tokio::spawn(
+            Server::builder()
+                .accept_http1(true)
+                .layer(crate::dashboard::AssetsLayer)
+                .layer(tonic_web::GrpcWebLayer::new())
+                .layer(crate::telemetry::RpcLayer::new())
+                // No certificate here, so no per-agency limit applies; the caller's
+                // deadline is still enforced over the whole call.
+                .layer(self.agency_limits())
+                .layer(self.auth.token_only_aggregates())
+                .add_optional_service(self.definitions_service())
+                .add_optional_service(self.metrics_service())
+                .serve_with_incoming_shutdown(
+                    vawg_auth::tls::incoming_with_timeout(
+                        listener,
+                        tls,
+                        self.firewall.clone(),
+                        handshake_timeout(&self.settings),
+                    ),
+                    async move {
+                        let _ = draining.wait_for(|d| *d).await;
+                    },
+                ),
+        )
+    }
+}
+
+/// The gRPC services a hub serves (each `None` when the settings leave it out).
+struct Services {
+    definitions: Option<DefinitionServiceServer<DefinitionApi>>,
+    ingest: Option<IngestServiceServer<IngestApi>>,
+    metrics: Option<MetricsServiceServer<MetricsApi>>,
+    exchange: Option<ExchangeServiceServer<ExchangeApi>>,
+    firewall: Option<FirewallServiceServer<FirewallApi>>,
+}
+
+/// A side listener (dashboard, health) serving on its own task.
+type Listener = tokio::task::JoinHandle<Result<(), tonic::transport::Error>>;
+
+/// The longest a TLS handshake may take.
+fn handshake_timeout(settings: &Settings) -> std::time::Duration {
+    std::time::Duration::from_millis(settings.limits.tls_handshake_timeout_ms.max(1))
+}
+
+/// The plaintext health-only listener, until `stopped`.
+fn spawn_health_probe(
+    listener: TcpListener,
+    health_service: HealthServer<impl Health>,
+    stopped: tokio::sync::oneshot::Receiver<()>,
+) -> Listener {
+    tokio::spawn(
+        Server::builder()
+            .add_service(health_service)
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                async {
+                    let _ = stopped.await;
+                },
+            ),
+    )
+}
+
+/// `shutdown`, then the drain: readiness drops at once, open subscriptions (endless streams)
+/// end, and open ingest streams end at their next chunk boundary, every chunk they
+/// acknowledged committed; then the server stops accepting and waits for in-flight calls.
+async fn drain_after(
+    shutdown: impl Future<Output = ()>,
+    drain: tokio::sync::watch::Sender<bool>,
+    health: HealthReporter,
+    checks: HealthChecks,
+    exchange: ExchangeApi,
+    ingest: IngestApi,
+) {
+    shutdown.await;
+    tracing::info!("draining: not serving, finishing in-flight calls");
+    drain.send_replace(true);
+    checks.report(&health, false).await;
+    exchange.shutdown();
+    ingest.shutdown();
+}
+
+/// After serving: waits (up to the grace period) for the dashboard listener, which began
+/// draining with the main one, then stops the health listener.
+async fn join_side_listeners(
+    dashboard: Option<Listener>,
+    grace: std::time::Duration,
+    stop_health: tokio::sync::oneshot::Sender<()>,
+    health_probe: Option<Listener>,
+) -> anyhow::Result<()> {
+    if let Some(dashboard) = dashboard {
+        // gRPC-Web calls are short.
+        match tokio::time::timeout(grace, dashboard).await {
+            Ok(joined) => joined
+                .context("joining the dashboard listener")?
+                .context("serving the dashboard listener")?,
+            Err(_) => tracing::warn!("the dashboard listener outlived the drain deadline"),
+        }
+    }
+    let _ = stop_health.send(());
+    if let Some(probe) = health_probe {
+        probe
+            .await
+            .context("joining the health listener")?
+            .context("serving the health listener")?;
+    }
+    Ok(())
 }
 
 /// Identity and the firewall: refuses to start without TLS, token validation and an audit
@@ -380,7 +457,7 @@ async fn build_security(
         .signing_key
         .as_ref()
         .context("refusing to start without an audit signing key: set [audit] signing_key")?;
-    let tls = vawg_firewall::tls::server_config(&tls.ca_cert, &tls.server_cert, &tls.server_key)?;
+    let tls = vawg_auth::tls::server_config(&tls.ca_cert, &tls.server_cert, &tls.server_key)?;
     let tokens = TokenValidator::new(&jwt.issuer, &jwt.audience, &jwt.jwks_file)?;
     let signer = HeadSigner::from_pem(
         &std::fs::read_to_string(audit_key)

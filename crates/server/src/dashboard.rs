@@ -3,7 +3,7 @@
 //!
 //! The assets are public (a page and its script, no data). Everything with data goes through
 //! gRPC-Web calls, which pass the auth layer in
-//! [`vawg_firewall::layer::AuthMode::TokenOnlyAggregates`]: a bearer token, the firewall's
+//! [`vawg_auth::layer::AuthMode::TokenOnlyAggregates`]: a bearer token, the firewall's
 //! decision and the audit log on every call, read-only aggregates only.
 //!
 //! `dashboard/dist` is committed; CI rebuilds it and fails if it differs (`npm run check` in

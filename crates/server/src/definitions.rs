@@ -7,7 +7,10 @@ use vawg_domain::{
     definition::{ClassifyError, Definition, DefinitionSet},
     identity::AgencyKind,
 };
-use vawg_proto::pb::{self, definition_service_server::DefinitionService};
+use vawg_proto::{
+    error::{ApiError, ErrorKind, IntoStatus},
+    pb::{self, definition_service_server::DefinitionService},
+};
 
 /// Serves definition versions and classification.
 #[derive(Clone)]
@@ -21,14 +24,46 @@ impl DefinitionApi {
         Self { set }
     }
 
-    fn version(&self, version: &str) -> Result<&Arc<Definition>, Status> {
+    /// The definition version `version`, or the current one when it is empty.
+    fn version(&self, version: &str) -> Result<&Arc<Definition>, ApiError> {
         if version.is_empty() {
             return Ok(self.set.current());
         }
         self.set.get(version).ok_or_else(|| {
-            Status::not_found(format!(
-                "definition version '{version}' is not known to this hub"
-            ))
+            ApiError::new(
+                ErrorKind::NotFound,
+                format!("definition version '{version}' is not known to this hub"),
+            )
+        })
+    }
+
+    /// Classifies a local code under the version asked for.
+    fn classify_code(&self, req: &pb::ClassifyRequest) -> Result<pb::ClassifyResponse, ApiError> {
+        if req.scheme.trim().is_empty() {
+            return Err(ApiError::invalid_field(
+                "scheme",
+                "required (e.g. HO_OFFENCE)",
+            ));
+        }
+        if req.code.trim().is_empty() {
+            return Err(ApiError::invalid_field("code", "required (e.g. 19C)"));
+        }
+        let def = self.version(&req.version)?;
+        let c = def.classify(&req.scheme, &req.code, None).map_err(|e| {
+            let kind = match e {
+                ClassifyError::SchemeNotForAgencyKind { .. } => ErrorKind::PermissionDenied,
+                _ => ErrorKind::NotFound,
+            };
+            ApiError::new(kind, e.to_string())
+        })?;
+        Ok(pb::ClassifyResponse {
+            version: def.version.clone(),
+            category: Some(category_to_pb(c.category)),
+            mapping: Some(pb::CodeMapping {
+                code: c.mapping.code.clone(),
+                description: c.mapping.description.clone(),
+                category_id: c.mapping.category.clone(),
+            }),
         })
     }
 }
@@ -110,7 +145,7 @@ impl DefinitionService for DefinitionApi {
         &self,
         request: Request<pb::GetDefinitionRequest>,
     ) -> Result<Response<pb::GetDefinitionResponse>, Status> {
-        let def = self.version(&request.get_ref().version)?;
+        let def = self.version(&request.get_ref().version).into_status()?;
         let current = def.version == self.set.current().version;
         Ok(Response::new(pb::GetDefinitionResponse {
             definition: Some(definition_to_pb(def, current, true)),
@@ -121,32 +156,7 @@ impl DefinitionService for DefinitionApi {
         &self,
         request: Request<pb::ClassifyRequest>,
     ) -> Result<Response<pb::ClassifyResponse>, Status> {
-        let req = request.get_ref();
-        if req.scheme.trim().is_empty() {
-            return Err(Status::invalid_argument(
-                "scheme: required (e.g. HO_OFFENCE)",
-            ));
-        }
-        if req.code.trim().is_empty() {
-            return Err(Status::invalid_argument("code: required (e.g. 19C)"));
-        }
-        let def = self.version(&req.version)?;
-        let c = def
-            .classify(&req.scheme, &req.code, None)
-            .map_err(|e| match e {
-                ClassifyError::SchemeNotForAgencyKind { .. } => {
-                    Status::permission_denied(e.to_string())
-                }
-                _ => Status::not_found(e.to_string()),
-            })?;
-        Ok(Response::new(pb::ClassifyResponse {
-            version: def.version.clone(),
-            category: Some(category_to_pb(c.category)),
-            mapping: Some(pb::CodeMapping {
-                code: c.mapping.code.clone(),
-                description: c.mapping.description.clone(),
-                category_id: c.mapping.category.clone(),
-            }),
-        }))
+        let response = self.classify_code(request.get_ref()).into_status()?;
+        Ok(Response::new(response))
     }
 }

@@ -16,7 +16,9 @@ use std::{path::PathBuf, time::Duration};
 
 use tokio::sync::watch;
 use tonic_health::{ServingStatus, server::HealthReporter};
-use vawg_firewall::{Firewall, audit::HeadSigner, jwt::TokenValidator};
+use vawg_audit::HeadSigner;
+use vawg_auth::jwt::TokenValidator;
+use vawg_firewall::Firewall;
 use vawg_store::Store;
 
 use crate::config::{ServiceName, ServiceSet, Settings};
@@ -174,7 +176,7 @@ fn check_certificates(path: &PathBuf, limit: chrono::DateTime<chrono::Utc>) -> R
     }
     let now = chrono::Utc::now().timestamp();
     for cert in certs {
-        let (not_before, not_after) = vawg_firewall::cert::validity_of(cert.as_ref())
+        let (not_before, not_after) = vawg_auth::cert::validity_of(cert.as_ref())
             .map_err(|e| format!("certificate {}: {e}", path.display()))?;
         if now < not_before || now > not_after {
             return Err(format!("certificate {} is not valid now", path.display()));

@@ -91,7 +91,7 @@ pub(crate) async fn enqueue(conn: &mut Conn<'_>, record_ids: &[i64]) -> Result<(
         Conn::Sqlite(c) => {
             // One JSON array: one statement text, prepared once per connection.
             sqlx::query("INSERT INTO agg_queue (record_id) SELECT value FROM json_each(?)")
-                .bind(aggregates::json_array(record_ids)?)
+                .bind(crate::sql::json_array(record_ids)?)
                 .execute(&mut **c)
                 .await?;
         }
@@ -109,26 +109,14 @@ pub(crate) async fn enqueue(conn: &mut Conn<'_>, record_ids: &[i64]) -> Result<(
 /// transaction. Returns the number of queue rows processed (0: nothing left).
 async fn drain_in(conn: &mut Conn<'_>, upto: Option<i64>) -> Result<usize, StoreError> {
     let upto = upto.unwrap_or(i64::MAX);
-    let rows: Vec<(i64, i64)> = match conn {
-        Conn::Sqlite(c) => {
-            sqlx::query_as(
-                "SELECT seq, record_id FROM agg_queue WHERE seq <= ? ORDER BY seq LIMIT ?",
-            )
+    let sql = "SELECT seq, record_id FROM agg_queue WHERE seq <= $1 ORDER BY seq LIMIT $2";
+    let rows: Vec<(i64, i64)> = crate::with_conn!(conn, |c| {
+        sqlx::query_as(sql)
             .bind(upto)
             .bind(DRAIN_BATCH)
             .fetch_all(&mut **c)
             .await?
-        }
-        Conn::Postgres(c) => {
-            sqlx::query_as(
-                "SELECT seq, record_id FROM agg_queue WHERE seq <= $1 ORDER BY seq LIMIT $2",
-            )
-            .bind(upto)
-            .bind(DRAIN_BATCH)
-            .fetch_all(&mut **c)
-            .await?
-        }
-    };
+    });
     if rows.is_empty() {
         return Ok(0);
     }

@@ -1,6 +1,6 @@
 //! Persistence of the firewall's audit log: append-only rows (triggers refuse UPDATE and
 //! DELETE on both backends) and the signed tree heads the hub has issued. Hashing, signing and
-//! verification live in `vawg-firewall`; this module only stores and reads.
+//! verification live in `vawg-audit`; this module only stores and reads.
 
 use sqlx::{
     Connection, PgConnection, Postgres, Row, Sqlite, SqliteConnection, pool::PoolConnection,

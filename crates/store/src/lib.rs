@@ -18,9 +18,11 @@ pub mod agencies;
 pub mod aggregates;
 pub mod aggregator;
 pub mod audit;
+mod detail;
 pub mod exchange;
 pub mod records;
 pub mod rollup;
+mod sql;
 pub mod testing;
 
 /// A connection (usually inside a transaction) on either backend, for store functions that

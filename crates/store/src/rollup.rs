@@ -19,7 +19,8 @@ use vawg_domain::aggregate::{FactKey, FactValue};
 
 use crate::{
     Conn, StoreError,
-    aggregates::{AggregateFilter, LIVE, placeholders},
+    aggregates::{AggregateFilter, LIVE},
+    sql::placeholders,
 };
 
 /// A column of the aggregate key other than the series (which every table and read keeps).

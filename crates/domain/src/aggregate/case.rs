@@ -1,0 +1,152 @@
+//! What a case contributes: the justice journey of one police crime reference (pseudonymised),
+//! linked across police, CPS and courts — the attrition funnel, the charge rate, the days from
+//! referral to charge, and withdrawals by stage.
+
+use chrono::NaiveDate;
+
+use super::{Computation, Contributions, FactRecord, FactValue, crimes, is_conviction, key, put};
+use crate::pb::{self, vawg_record::Event};
+
+/// The metrics computed here, and how.
+pub(super) const METRICS: [(&str, Computation); 4] = [
+    ("charge_rate", Computation::Proportion),
+    ("referral_to_charge_days", Computation::Days),
+    ("withdrawal_rate", Computation::Proportion),
+    ("attrition_funnel", Computation::Count),
+];
+
+/// The justice journey of one case, from its records.
+struct Journey<'a> {
+    crime: Option<&'a FactRecord>,
+    referred: Option<NaiveDate>,
+    charged: Option<NaiveDate>,
+    prosecuted: bool,
+    convicted: bool,
+    withdrawn: [bool; 3],
+}
+
+fn journey(records: &[FactRecord]) -> Journey<'_> {
+    let mut j = Journey {
+        crime: crimes(records).first().copied(),
+        referred: None,
+        charged: None,
+        prosecuted: false,
+        convicted: false,
+        withdrawn: [false; 3],
+    };
+    let earliest = |slot: &mut Option<NaiveDate>, d: NaiveDate| {
+        if slot.is_none_or(|s| d < s) {
+            *slot = Some(d);
+        }
+    };
+    for r in records {
+        match &r.event {
+            Event::CpsReferral(_) => earliest(&mut j.referred, r.event_date),
+            Event::ChargingDecision(c) if c.decision() == pb::ChargeDecision::Charge => {
+                earliest(&mut j.charged, r.event_date)
+            }
+            Event::ProsecutionOutcome(p) => {
+                j.prosecuted = true;
+                j.convicted |= is_conviction(p.result());
+            }
+            Event::CourtOutcome(c) => {
+                j.prosecuted = true;
+                j.convicted |= c.verdict() == pb::CourtVerdict::Convicted;
+            }
+            Event::VictimWithdrawal(w) => match w.stage() {
+                pb::WithdrawalStage::Police => j.withdrawn[0] = true,
+                pb::WithdrawalStage::Cps => j.withdrawn[1] = true,
+                pb::WithdrawalStage::Court => j.withdrawn[2] = true,
+                pb::WithdrawalStage::Unspecified => {}
+            },
+            _ => {}
+        }
+    }
+    j
+}
+
+/// Funnel stage names, in order.
+pub const FUNNEL_STAGES: [&str; 5] = [
+    "1_recorded",
+    "2_referred",
+    "3_charged",
+    "4_prosecuted",
+    "5_convicted",
+];
+/// Withdrawal stages for the withdrawal rate, in order.
+pub const WITHDRAWAL_STAGES: [&str; 3] = [
+    "WITHDRAWAL_STAGE_POLICE",
+    "WITHDRAWAL_STAGE_CPS",
+    "WITHDRAWAL_STAGE_COURT",
+];
+
+/// Adds what a case contributes, given its records.
+pub(super) fn contributions(records: &[FactRecord], out: &mut Contributions) {
+    let j = journey(records);
+    let one = FactValue::count(1);
+    // Dimensions come from the crime when the hub holds it, else from the earliest record.
+    let Some(anchor) = j
+        .crime
+        .or_else(|| records.iter().min_by_key(|r| (r.event_date, r.record_id)))
+    else {
+        return;
+    };
+    if let Some(crime) = j.crime {
+        funnel(&j, crime, out);
+        reached_stage(out, crime, crime.event_date, 0, j.withdrawn[0]);
+    }
+    if let Some(referred) = j.referred {
+        put(out, key("charge_rate:den", anchor, referred, "", 0), one);
+        reached_stage(out, anchor, referred, 1, j.withdrawn[1]);
+        if let Some(charged) = j.charged {
+            put(out, key("charge_rate:num", anchor, referred, "", 0), one);
+            let days = (charged - referred).num_days().max(0);
+            put(
+                out,
+                key("referral_to_charge_days", anchor, charged, "", days),
+                one,
+            );
+        }
+    }
+    if let Some(charged) = j.charged {
+        reached_stage(out, anchor, charged, 2, j.withdrawn[2]);
+    }
+}
+
+/// The funnel stages the case reached, each counted in the month of the crime (a cohort).
+fn funnel(j: &Journey<'_>, crime: &FactRecord, out: &mut Contributions) {
+    let reached = [
+        true,
+        j.referred.is_some(),
+        j.charged.is_some(),
+        j.prosecuted,
+        j.convicted,
+    ];
+    for (stage, reached) in FUNNEL_STAGES.iter().zip(reached) {
+        if reached {
+            put(
+                out,
+                key("attrition_funnel", crime, crime.event_date, stage, 0),
+                FactValue::count(1),
+            );
+        }
+    }
+}
+
+/// The case reached withdrawal stage `stage` (an index into [`WITHDRAWAL_STAGES`]) on `date`:
+/// it counts in the withdrawal rate's denominator, and in its numerator if the victim withdrew
+/// at that stage.
+fn reached_stage(
+    out: &mut Contributions,
+    anchor: &FactRecord,
+    date: NaiveDate,
+    stage: usize,
+    withdrawn: bool,
+) {
+    let stage = WITHDRAWAL_STAGES[stage];
+    let one = FactValue::count(1);
+    put(out, key("withdrawal_rate:den", anchor, date, stage, 0), one);
+    if withdrawn {
+        put(out, key("withdrawal_rate:num", anchor, date, stage, 0), one);
+    }
+}

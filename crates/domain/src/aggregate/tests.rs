@@ -1,0 +1,360 @@
+use std::collections::BTreeMap;
+
+use super::*;
+
+fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn rec(id: i64, event: Event, d: &str) -> FactRecord {
+    FactRecord {
+        record_id: id,
+        category: "domestic_abuse".into(),
+        harm_rank: 7,
+        course_of_conduct: false,
+        event_date: date(d),
+        area_code: "E23000001".into(),
+        victim: Some("v1".into()),
+        suspect: Some("s1".into()),
+        case_ref: Some("c1".into()),
+        demographics: pb::Demographics {
+            sex: pb::Sex::Female as i32,
+            age_at_event: Some(30),
+            ..Default::default()
+        },
+        event,
+    }
+}
+
+fn total(c: &Contributions, series: &str) -> FactValue {
+    let mut v = FactValue::default();
+    for (k, x) in c {
+        if k.series == series {
+            v.add(x, 1);
+        }
+    }
+    v
+}
+
+#[test]
+fn a_case_journey_links_referral_charge_and_conviction() {
+    let records = vec![
+        rec(1, Event::CrimeRecorded(Default::default()), "2025-01-10"),
+        rec(2, Event::CpsReferral(Default::default()), "2025-02-01"),
+        rec(
+            3,
+            Event::ChargingDecision(pb::ChargingDecision {
+                decision: pb::ChargeDecision::Charge as i32,
+                decision_maker: pb::DecisionMaker::Cps as i32,
+            }),
+            "2025-03-18",
+        ),
+        rec(
+            4,
+            Event::ProsecutionOutcome(pb::ProsecutionOutcome {
+                result: pb::ProsecutionResult::ConvictionAfterTrial as i32,
+            }),
+            "2025-09-01",
+        ),
+    ];
+    let c = contributions(&EntityKey::Case("c1".into()), &records);
+    assert_eq!(total(&c, "attrition_funnel").n_all, 5);
+    assert_eq!(total(&c, "charge_rate:num").n_all, 1);
+    let days: Vec<_> = c
+        .keys()
+        .filter(|k| k.series == "referral_to_charge_days")
+        .collect();
+    assert_eq!(days.len(), 1);
+    assert_eq!(days[0].bucket, 45);
+    assert_eq!(days[0].month, "2025-03");
+}
+
+#[test]
+fn relationship_counts_follow_the_counting_rules() {
+    let mut rape = rec(1, Event::CrimeRecorded(Default::default()), "2025-01-10");
+    rape.category = "rape".into();
+    rape.harm_rank = 2;
+    let mut stalking = rec(2, Event::CrimeRecorded(Default::default()), "2025-01-12");
+    stalking.category = "stalking".into();
+    stalking.harm_rank = 5;
+    stalking.course_of_conduct = true;
+    let mut harassment = rec(3, Event::CrimeRecorded(Default::default()), "2025-01-13");
+    harassment.category = "harassment".into();
+    harassment.harm_rank = 11;
+    harassment.course_of_conduct = true;
+    let c = contributions(
+        &EntityKey::Relationship {
+            victim: "v1".into(),
+            suspect: "s1".into(),
+        },
+        &[rape, stalking, harassment],
+    );
+    let v = total(&c, "recorded_crimes");
+    assert_eq!((v.n_all, v.n_principal, v.n_principal_coc), (3, 1, 2));
+}
+
+#[test]
+fn repeat_victims_need_a_crime_in_the_previous_twelve_months() {
+    let records = vec![
+        rec(1, Event::CrimeRecorded(Default::default()), "2024-01-01"),
+        rec(2, Event::CrimeRecorded(Default::default()), "2024-06-01"),
+        rec(3, Event::CrimeRecorded(Default::default()), "2025-12-01"),
+    ];
+    let c = contributions(&EntityKey::Victim("v1".into()), &records);
+    assert_eq!(total(&c, "repeat_victimisations").n_all, 1);
+}
+
+#[test]
+fn every_catalogue_metric_names_the_events_it_is_computed_from() {
+    for m in CATALOGUE.iter() {
+        assert!(!m.event_kinds.is_empty(), "{}", m.id);
+        assert!(metric(&m.id).is_some());
+    }
+    let ids: std::collections::BTreeSet<_> = CATALOGUE.iter().map(|m| &m.id).collect();
+    assert_eq!(ids.len(), CATALOGUE.len(), "metric ids are unique");
+}
+
+/// Records of every event kind, with the values that make each metric count: one case that
+/// goes from crime to conviction with withdrawals at every stage, a victim with a repeat crime,
+/// a suspect with two victims in two areas, and one of every single-record event.
+fn every_kind_of_record() -> Vec<FactRecord> {
+    let crime = || Event::CrimeRecorded(Default::default());
+    let mut second_victim = rec(2, crime(), "2025-02-01");
+    second_victim.victim = Some("v2".into());
+    second_victim.area_code = "E23000002".into();
+    let events = vec![
+        Event::CpsReferral(Default::default()),
+        Event::ChargingDecision(pb::ChargingDecision {
+            decision: pb::ChargeDecision::Charge as i32,
+            decision_maker: pb::DecisionMaker::Cps as i32,
+        }),
+        Event::ProsecutionOutcome(pb::ProsecutionOutcome {
+            result: pb::ProsecutionResult::ConvictionGuiltyPlea as i32,
+        }),
+        Event::CourtOutcome(Default::default()),
+        Event::PoliceOutcome(Default::default()),
+        Event::HealthReferral(Default::default()),
+        Event::ProtectiveOrder(pb::ProtectiveOrder {
+            decision: pb::OrderDecision::Granted as i32,
+            ..Default::default()
+        }),
+        Event::MaracReferral(Default::default()),
+        Event::SupportReferral(Default::default()),
+        Event::SupportProvided(Default::default()),
+        Event::UnableToSupport(Default::default()),
+        Event::HealthDisclosure(Default::default()),
+        Event::EncompassNotification(Default::default()),
+        Event::DomesticHomicide(Default::default()),
+        Event::VictimSatisfaction(pb::VictimSatisfaction {
+            level: pb::SatisfactionLevel::VerySatisfied as i32,
+            ..Default::default()
+        }),
+        Event::FundingReturn(pb::FundingReturn {
+            amount_pence: 100,
+            ..Default::default()
+        }),
+    ];
+    let stages = [
+        pb::WithdrawalStage::Police,
+        pb::WithdrawalStage::Cps,
+        pb::WithdrawalStage::Court,
+    ];
+    let mut records = vec![
+        rec(1, crime(), "2025-01-10"),
+        second_victim,
+        rec(3, crime(), "2025-03-01"),
+    ];
+    for (i, event) in events.into_iter().enumerate() {
+        records.push(rec(10 + i as i64, event, "2025-04-01"));
+    }
+    for (i, stage) in stages.into_iter().enumerate() {
+        let w = Event::VictimWithdrawal(pb::VictimWithdrawal {
+            stage: stage as i32,
+            case_ended: false,
+        });
+        records.push(rec(40 + i as i64, w, "2025-05-01"));
+    }
+    records
+}
+
+/// The contribution code emits exactly the series of the metrics it declares: `<id>` for a
+/// count, an amount or days, `<id>:num` and `<id>:den` for a proportion. So the catalogue's
+/// check against [`computed`] is a check against what the code really does.
+#[test]
+fn the_code_emits_exactly_the_series_of_the_metrics_it_declares() {
+    let records = every_kind_of_record();
+    let mut by_entity: BTreeMap<EntityKey, Vec<FactRecord>> = BTreeMap::new();
+    for r in &records {
+        for e in entities_of(r) {
+            by_entity.entry(e).or_default().push(r.clone());
+        }
+    }
+    let mut emitted = std::collections::BTreeSet::new();
+    for (e, rs) in &by_entity {
+        for k in contributions(e, rs).keys() {
+            emitted.insert(k.series.clone());
+        }
+    }
+    let mut declared = std::collections::BTreeSet::new();
+    for (id, computation) in computed_metrics() {
+        let def = MetricDef {
+            id: id.to_string(),
+            title: String::new(),
+            description: String::new(),
+            computation,
+            outcome: pb::Outcome::Unspecified,
+            owners: vec![],
+            event_kinds: vec![],
+            counting_rule_applies: false,
+            subtype: None,
+        };
+        declared.extend(series_of(&def));
+    }
+    assert_eq!(emitted, declared);
+}
+
+mod incremental {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Applies changes one at a time as the store does (refresh the entities a record
+    /// belonged to before and after), and compares with a full recomputation.
+    fn recompute(live: &BTreeMap<i64, FactRecord>) -> BTreeMap<FactKey, FactValue> {
+        let mut by_entity: BTreeMap<EntityKey, Vec<FactRecord>> = BTreeMap::new();
+        for r in live.values() {
+            for e in entities_of(r) {
+                by_entity.entry(e).or_default().push(r.clone());
+            }
+        }
+        let mut out: BTreeMap<FactKey, FactValue> = BTreeMap::new();
+        for (e, rs) in by_entity {
+            for (k, v) in contributions(&e, &rs) {
+                out.entry(k).or_default().add(&v, 1);
+            }
+        }
+        out.retain(|_, v| !v.is_zero());
+        out
+    }
+
+    fn arb_record(id: i64) -> impl Strategy<Value = FactRecord> {
+        (
+            0..4usize,
+            0..3usize,
+            0..3usize,
+            0..5usize,
+            0..400i64,
+            0..6usize,
+        )
+            .prop_map(move |(v, s, c, kind, day, cat)| {
+                let cats = [
+                    ("rape", 2, false),
+                    ("stalking", 5, true),
+                    ("harassment", 11, true),
+                    ("domestic_abuse", 7, false),
+                    ("controlling_or_coercive_behaviour", 9, true),
+                    ("other_sexual_offences", 4, false),
+                ];
+                let (category, rank, coc) = cats[cat];
+                let event = match kind {
+                    0 | 1 => Event::CrimeRecorded(Default::default()),
+                    2 => Event::CpsReferral(Default::default()),
+                    3 => Event::ChargingDecision(pb::ChargingDecision {
+                        decision: pb::ChargeDecision::Charge as i32,
+                        decision_maker: pb::DecisionMaker::Cps as i32,
+                    }),
+                    _ => Event::VictimWithdrawal(pb::VictimWithdrawal {
+                        stage: pb::WithdrawalStage::Cps as i32,
+                        case_ended: true,
+                    }),
+                };
+                FactRecord {
+                    record_id: id,
+                    category: category.into(),
+                    harm_rank: rank,
+                    course_of_conduct: coc,
+                    event_date: NaiveDate::from_ymd_opt(2024, 1, 1).unwrap()
+                        + chrono::Duration::days(day),
+                    area_code: if v % 2 == 0 {
+                        "E23000001".into()
+                    } else {
+                        "E23000002".into()
+                    },
+                    victim: Some(format!("v{v}")),
+                    suspect: (s > 0).then(|| format!("s{s}")),
+                    case_ref: Some(format!("c{c}")),
+                    demographics: pb::Demographics {
+                        sex: (1 + v as i32 % 2),
+                        age_at_event: Some(14 + v as u32 * 10),
+                        ..Default::default()
+                    },
+                    event,
+                }
+            })
+    }
+
+    #[derive(Debug, Clone)]
+    enum Change {
+        Put(usize, Box<FactRecord>),
+        Retract(usize),
+    }
+
+    fn arb_changes() -> impl Strategy<Value = Vec<Change>> {
+        proptest::collection::vec((0..8usize, any::<bool>(), arb_record(0)), 1..25).prop_map(|v| {
+            v.into_iter()
+                .map(|(slot, retract, r)| {
+                    if retract && slot % 3 == 0 {
+                        Change::Retract(slot)
+                    } else {
+                        Change::Put(slot, Box::new(r))
+                    }
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn incremental_refresh_equals_full_recomputation(changes in arb_changes()) {
+            let mut live: BTreeMap<i64, FactRecord> = BTreeMap::new();
+            let mut slot_ids: BTreeMap<usize, i64> = BTreeMap::new();
+            let mut stored: BTreeMap<EntityKey, Contributions> = BTreeMap::new();
+            let mut table: BTreeMap<FactKey, FactValue> = BTreeMap::new();
+            let mut next_id = 1;
+            for change in changes {
+                let slot = match &change { Change::Put(s, _) | Change::Retract(s) => *s };
+                let mut touched: BTreeSet<EntityKey> = BTreeSet::new();
+                if let Some(id) = slot_ids.get(&slot) && let Some(old) = live.get(id) {
+                    touched.extend(entities_of(old));
+                }
+                match change {
+                    Change::Put(_, r) => {
+                        let mut r = *r;
+                        // A new revision gets a new record id, as the store does.
+                        if let Some(id) = slot_ids.remove(&slot) { live.remove(&id); }
+                        r.record_id = next_id;
+                        next_id += 1;
+                        slot_ids.insert(slot, r.record_id);
+                        touched.extend(entities_of(&r));
+                        live.insert(r.record_id, r);
+                    }
+                    Change::Retract(_) => {
+                        if let Some(id) = slot_ids.remove(&slot) { live.remove(&id); }
+                    }
+                }
+                for e in touched {
+                    let records: Vec<FactRecord> = live.values().filter(|r| entities_of(r).contains(&e)).cloned().collect();
+                    let new = contributions(&e, &records);
+                    let old = stored.remove(&e).unwrap_or_default();
+                    for (k, v) in &old { table.entry(k.clone()).or_default().add(v, -1); }
+                    for (k, v) in &new { table.entry(k.clone()).or_default().add(v, 1); }
+                    stored.insert(e, new);
+                }
+                table.retain(|_, v| !v.is_zero());
+            }
+            prop_assert_eq!(table, recompute(&live));
+        }
+    }
+}

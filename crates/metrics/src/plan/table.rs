@@ -1,0 +1,417 @@
+//! The released table of a plan: the rows the store read, grouped into cube coordinates, the
+//! metric computed per cell (a count, an amount, a proportion, or a statistic of days), and
+//! statistical disclosure control applied to every cell and total before it leaves.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use vawg_domain::{
+    aggregate::{Computation, FactKey, FactValue},
+    disclosure::{CellStatus, ControlledCube, TOTAL, control_ratio},
+};
+use vawg_proto::pb;
+
+use super::Plan;
+use crate::ENGLAND_AND_WALES;
+
+/// Cells keyed by cube coordinates.
+type Cells = Vec<(Vec<String>, pb::Cell)>;
+/// The table's cells and its per-period totals.
+type CellsAndTotals = (Cells, Cells);
+
+impl Plan {
+    fn period_of(&self, month: &str) -> String {
+        let (y, m) = month
+            .split_once('-')
+            .map(|(y, m)| (y.parse::<i32>().unwrap_or(0), m.parse::<u32>().unwrap_or(1)))
+            .unwrap_or((0, 1));
+        match self.grain {
+            pb::TimeGrain::Month => month.to_string(),
+            pb::TimeGrain::Quarter => format!("{y:04}-Q{}", (m - 1) / 3 + 1),
+            pb::TimeGrain::FinancialYear => {
+                let fy = if m >= 4 { y } else { y - 1 };
+                format!("{fy:04}-{:02}", (fy + 1) % 100)
+            }
+            pb::TimeGrain::WholePeriod | pb::TimeGrain::Unspecified => {
+                format!("{}..{}", self.filter.from_month, self.filter.to_month)
+            }
+        }
+    }
+
+    fn dimension_names(&self) -> Vec<String> {
+        std::iter::once("period".to_string())
+            .chain(
+                self.breakdowns
+                    .iter()
+                    .map(|b| breakdown_name(*b).to_string()),
+            )
+            .collect()
+    }
+
+    fn coords(&self, k: &FactKey) -> Vec<String> {
+        let mut c = vec![self.period_of(&k.month)];
+        for b in &self.breakdowns {
+            c.push(match b {
+                pb::Breakdown::Area => {
+                    if self.area_level == pb::AreaLevel::EnglandAndWales {
+                        ENGLAND_AND_WALES.to_string()
+                    } else {
+                        k.area.clone()
+                    }
+                }
+                pb::Breakdown::Category => k.category.clone(),
+                pb::Breakdown::Sex => k.sex.clone(),
+                pb::Breakdown::AgeBand => k.age_band.clone(),
+                pb::Breakdown::EthnicGroup => k.ethnic_group.clone(),
+                pb::Breakdown::Disability => k.disability.clone(),
+                pb::Breakdown::ImmigrationStatus => k.immigration_status.clone(),
+                pb::Breakdown::Subtype => k.subtype.clone(),
+                pb::Breakdown::Unspecified => String::new(),
+            });
+        }
+        c
+    }
+
+    /// The table from rows grouped by `self.group_by` (the area level already applied).
+    pub(crate) fn table(&self, rows: Vec<(FactKey, FactValue)>) -> pb::MetricTable {
+        let (cells, totals) = match self.def.computation {
+            Computation::Count => self.count_cells(&rows),
+            Computation::Amount => self.amount_cells(&rows),
+            Computation::Proportion => self.proportion_cells(&rows),
+            Computation::Days => self.days_cells(&rows),
+        };
+        let dim_names = self.dimension_names();
+        let to_row = |coords: &Vec<String>, cell: pb::Cell| pb::MetricRow {
+            dimensions: coords
+                .iter()
+                .zip(&dim_names)
+                .map(|(v, d)| pb::DimensionValue {
+                    dimension: d.clone(),
+                    value: v.clone(),
+                    label: label(d, v),
+                })
+                .collect(),
+            cell: Some(cell),
+        };
+        let mut notes = self.notes.clone();
+        if self.def.computation == Computation::Days {
+            notes.push(format!("Statistic: {} days.", self.statistic));
+        }
+        pb::MetricTable {
+            query: Some(self.query.clone()),
+            dimensions: dim_names.clone(),
+            rows: cells.iter().map(|(c, cell)| to_row(c, *cell)).collect(),
+            totals: totals
+                .iter()
+                .map(|(c, cell)| to_row(&vec![c[0].clone()], *cell))
+                .collect(),
+            suppression_threshold: self.rules.threshold as u32,
+            rounding_base: self.rules.rounding_base as u32,
+            notes,
+        }
+    }
+
+    fn dims(&self) -> usize {
+        1 + self.breakdowns.len()
+    }
+
+    /// Groups rows into cube coordinates, summing with `value`. The rows were summed in the
+    /// database already; every aggregate row is a sum of non-negative contributions, so clamping
+    /// a sum at zero is the same as clamping each row it came from.
+    fn group(
+        &self,
+        rows: &[(FactKey, FactValue)],
+        series: Option<&str>,
+        value: impl Fn(&FactValue) -> i64,
+    ) -> BTreeMap<Vec<String>, u64> {
+        let mut out: BTreeMap<Vec<String>, u64> = BTreeMap::new();
+        for (k, v) in rows {
+            if series.is_some_and(|s| k.series != s) {
+                continue;
+            }
+            *out.entry(self.coords(k)).or_default() += value(v).max(0) as u64;
+        }
+        out
+    }
+
+    fn count_value(&self) -> impl Fn(&FactValue) -> i64 + '_ {
+        move |v: &FactValue| {
+            if self.def.counting_rule_applies {
+                v.under(self.rule)
+            } else {
+                v.n_all
+            }
+        }
+    }
+
+    fn count_cells(&self, rows: &[(FactKey, FactValue)]) -> CellsAndTotals {
+        let grouped = self.group(rows, None, self.count_value());
+        let cube = ControlledCube::control(grouped.clone(), self.rules);
+        let cell_of = |coords: &[String]| -> pb::Cell {
+            match cube.get(coords) {
+                Some(c) => pb::Cell {
+                    value: c.value.unwrap_or(0) as f64,
+                    status: cell_status(c.status) as i32,
+                    base: c.value.unwrap_or(0),
+                },
+                None => no_data(),
+            }
+        };
+        let cells = grouped.keys().map(|c| (c.clone(), cell_of(c))).collect();
+        let totals = self.periods(&grouped).into_iter().map(|p| {
+            let mut coords = vec![p];
+            coords.extend(std::iter::repeat_n(TOTAL.to_string(), self.dims() - 1));
+            let cell = cell_of(&coords);
+            (coords, cell)
+        });
+        (cells, totals.collect())
+    }
+
+    fn periods(&self, grouped: &BTreeMap<Vec<String>, u64>) -> BTreeSet<String> {
+        grouped.keys().map(|c| c[0].clone()).collect()
+    }
+
+    fn margins<T: Clone + Default>(
+        &self,
+        grouped: &BTreeMap<Vec<String>, T>,
+        add: impl Fn(&mut T, &T),
+    ) -> BTreeMap<String, T> {
+        let mut totals: BTreeMap<String, T> = BTreeMap::new();
+        for (c, v) in grouped {
+            add(totals.entry(c[0].clone()).or_default(), v);
+        }
+        totals
+    }
+
+    fn amount_cells(&self, rows: &[(FactKey, FactValue)]) -> CellsAndTotals {
+        // Funding is about organisations, not people: amounts are released in full.
+        let grouped = self.group(rows, None, |v| v.amount);
+        let returns = self.group(rows, None, |v| v.n_all);
+        let cell = |amount: u64, n: u64| pb::Cell {
+            value: amount as f64,
+            status: pb::DisclosureStatus::Released as i32,
+            base: n,
+        };
+        let cells = grouped
+            .iter()
+            .map(|(c, a)| (c.clone(), cell(*a, returns[c])))
+            .collect();
+        let amounts = self.margins(&grouped, |t, v| *t += v);
+        let counts = self.margins(&returns, |t, v| *t += v);
+        let totals = amounts
+            .into_iter()
+            .map(|(p, a)| (self.total_coords(p.clone()), cell(a, counts[&p])))
+            .collect();
+        (cells, totals)
+    }
+
+    fn total_coords(&self, period: String) -> Vec<String> {
+        let mut c = vec![period];
+        c.extend(std::iter::repeat_n(TOTAL.to_string(), self.dims() - 1));
+        c
+    }
+
+    fn ratio_cell(&self, num: u64, den: u64) -> pb::Cell {
+        if den == 0 {
+            return no_data();
+        }
+        let small_numerator = num > 0 && num < self.rules.threshold;
+        match control_ratio(den, self.rules) {
+            s if s.is_suppressed() || small_numerator => pb::Cell {
+                value: 0.0,
+                status: pb::DisclosureStatus::SuppressedPrimary as i32,
+                base: 0,
+            },
+            _ => pb::Cell {
+                value: num as f64 / den as f64,
+                status: pb::DisclosureStatus::Released as i32,
+                base: den,
+            },
+        }
+    }
+
+    fn proportion_cells(&self, rows: &[(FactKey, FactValue)]) -> CellsAndTotals {
+        let num_series = format!("{}:num", self.def.id);
+        let den_series = format!("{}:den", self.def.id);
+        let num = self.group(rows, Some(&num_series), |v| v.n_all);
+        let den = self.group(rows, Some(&den_series), |v| v.n_all);
+        let cells = den
+            .iter()
+            .map(|(c, d)| {
+                (
+                    c.clone(),
+                    self.ratio_cell(num.get(c).copied().unwrap_or(0), *d),
+                )
+            })
+            .collect();
+        let num_t = self.margins(&num, |t, v| *t += v);
+        let den_t = self.margins(&den, |t, v| *t += v);
+        let totals = den_t
+            .into_iter()
+            .map(|(p, d)| {
+                (
+                    self.total_coords(p.clone()),
+                    self.ratio_cell(num_t.get(&p).copied().unwrap_or(0), d),
+                )
+            })
+            .collect();
+        (cells, totals)
+    }
+
+    fn days_cells(&self, rows: &[(FactKey, FactValue)]) -> CellsAndTotals {
+        let mut hist: BTreeMap<Vec<String>, BTreeMap<i64, u64>> = BTreeMap::new();
+        for (k, v) in rows {
+            *hist
+                .entry(self.coords(k))
+                .or_default()
+                .entry(k.bucket)
+                .or_default() += v.n_all.max(0) as u64;
+        }
+        let cell = |h: &BTreeMap<i64, u64>| -> pb::Cell {
+            let n: u64 = h.values().sum();
+            if n == 0 {
+                return no_data();
+            }
+            if control_ratio(n, self.rules).is_suppressed() {
+                return pb::Cell {
+                    value: 0.0,
+                    status: pb::DisclosureStatus::SuppressedPrimary as i32,
+                    base: 0,
+                };
+            }
+            pb::Cell {
+                value: statistic(h, self.statistic),
+                status: pb::DisclosureStatus::Released as i32,
+                base: n,
+            }
+        };
+        let cells = hist.iter().map(|(c, h)| (c.clone(), cell(h))).collect();
+        let totals = self
+            .margins(&hist, |t, v| {
+                for (b, n) in v {
+                    *t.entry(*b).or_default() += n;
+                }
+            })
+            .into_iter()
+            .map(|(p, h)| (self.total_coords(p), cell(&h)))
+            .collect();
+        (cells, totals)
+    }
+}
+
+/// Mean, median or 90th percentile (nearest rank) of a histogram of days.
+pub fn statistic(hist: &BTreeMap<i64, u64>, which: &str) -> f64 {
+    let n: u64 = hist.values().sum();
+    if n == 0 {
+        return 0.0;
+    }
+    if which == "mean" {
+        let sum: f64 = hist.iter().map(|(d, c)| *d as f64 * *c as f64).sum();
+        return (sum / n as f64 * 10.0).round() / 10.0;
+    }
+    let q = if which == "p90" { 0.9 } else { 0.5 };
+    let rank = ((q * n as f64).ceil() as u64).max(1);
+    let mut seen = 0;
+    for (d, c) in hist {
+        seen += c;
+        if seen >= rank {
+            return *d as f64;
+        }
+    }
+    *hist.keys().last().unwrap_or(&0) as f64
+}
+
+/// A cell with no data.
+pub(crate) fn no_data() -> pb::Cell {
+    pb::Cell {
+        value: 0.0,
+        status: pb::DisclosureStatus::NoData as i32,
+        base: 0,
+    }
+}
+
+/// The contract's status of a controlled cell.
+fn cell_status(s: CellStatus) -> pb::DisclosureStatus {
+    match s {
+        CellStatus::Released => pb::DisclosureStatus::Released,
+        CellStatus::Rounded => pb::DisclosureStatus::Rounded,
+        CellStatus::SuppressedPrimary => pb::DisclosureStatus::SuppressedPrimary,
+        CellStatus::SuppressedSecondary => pb::DisclosureStatus::SuppressedSecondary,
+    }
+}
+
+fn breakdown_name(b: pb::Breakdown) -> &'static str {
+    match b {
+        pb::Breakdown::Area => "area",
+        pb::Breakdown::Category => "category",
+        pb::Breakdown::Sex => "sex",
+        pb::Breakdown::AgeBand => "age_band",
+        pb::Breakdown::EthnicGroup => "ethnic_group",
+        pb::Breakdown::Disability => "disability",
+        pb::Breakdown::ImmigrationStatus => "immigration_status",
+        pb::Breakdown::Subtype => "subtype",
+        pb::Breakdown::Unspecified => "unspecified",
+    }
+}
+
+/// A readable label for a dimension value (enum names without their prefix, in sentence case).
+pub fn label(dimension: &str, value: &str) -> String {
+    if value == TOTAL {
+        return "All".to_string();
+    }
+    match dimension {
+        "period" | "area" => value.to_string(),
+        _ => {
+            let prefixes = [
+                "SEX_",
+                "ETHNIC_GROUP_",
+                "DISABILITY_",
+                "IMMIGRATION_STATUS_",
+                "ORDER_TYPE_",
+                "WITHDRAWAL_STAGE_",
+                "UNABLE_TO_SUPPORT_REASON_",
+                "REFERRING_AGENCY_",
+                "DECISION_MAKER_",
+                "PROSECUTION_RESULT_",
+                "SUPPORT_SERVICE_TYPE_",
+                "HEALTH_SETTING_",
+                "HOMICIDE_TYPE_",
+                "SATISFACTION_STAGE_",
+            ];
+            let stripped = prefixes
+                .iter()
+                .find_map(|p| value.strip_prefix(p))
+                .unwrap_or(value);
+            let stripped = stripped.trim_start_matches(|c: char| c.is_ascii_digit() || c == '_');
+            let text = stripped.replace('_', " ").to_lowercase();
+            let mut chars = text.chars();
+            match chars.next() {
+                Some(f) => f.to_uppercase().chain(chars).collect(),
+                None => value.to_string(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics_of_a_histogram() {
+        let h: BTreeMap<i64, u64> = [(10, 1), (20, 1), (30, 1), (100, 1)].into_iter().collect();
+        assert_eq!(statistic(&h, "mean"), 40.0);
+        assert_eq!(statistic(&h, "median"), 20.0);
+        assert_eq!(statistic(&h, "p90"), 100.0);
+    }
+
+    #[test]
+    fn labels_read_well() {
+        assert_eq!(
+            label("subtype", "ORDER_TYPE_STALKING_PROTECTION_ORDER"),
+            "Stalking protection order"
+        );
+        assert_eq!(label("subtype", "1_recorded"), "Recorded");
+        assert_eq!(label("sex", "*"), "All");
+        assert_eq!(label("area", "E23000001"), "E23000001");
+    }
+}
