@@ -10,6 +10,7 @@ mod client_stream;
 mod dashboard;
 mod definitions;
 mod demo;
+mod disclosure;
 mod deploy;
 mod errors;
 mod exchange_fixtures;

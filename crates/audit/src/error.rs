@@ -14,12 +14,15 @@ pub enum Error {
     #[error("store: {0}")]
     Store(#[from] StoreError),
     /// The group of audit entries this call's entry was part of could not be committed, so the
-    /// call does not proceed. Every caller of the group gets this; `cause` is the store's error
-    /// in words (server logs only), `retryable` whether the store was merely unavailable.
+    /// call does not proceed. Every caller of the group gets this, classified as the failure
+    /// was: `Unavailable` when the store was merely unavailable (a retry may succeed),
+    /// `ResourceExhausted` when its storage is full (retry later), otherwise `Internal`.
     #[error("the audit log could not be written: {cause}")]
     Unwritten {
-        /// Whether the store was unavailable (a retry may succeed) rather than failing.
-        retryable: bool,
+        /// The kind of the failure: `Unavailable`, `ResourceExhausted` or `Internal`.
+        kind: ErrorKind,
+        /// What the client is told (the failure's own client message; never the cause).
+        message: String,
         /// What failed, for the server log.
         cause: String,
     },
@@ -28,18 +31,24 @@ pub enum Error {
 impl Error {
     /// The same failure, for another caller whose entry was in the same group commit.
     pub(crate) fn for_group(&self) -> Error {
+        let kind = match self.kind() {
+            kind @ (ErrorKind::Unavailable | ErrorKind::ResourceExhausted) => kind,
+            // Nothing else about a commit is the caller's to fix or retry.
+            _ => ErrorKind::Internal,
+        };
         Error::Unwritten {
-            retryable: self.is_retryable(),
+            kind,
+            message: self.client_message(),
             cause: self.to_string(),
         }
     }
 
-    /// Whether the store was merely unavailable, so that the same call may succeed later.
-    fn is_retryable(&self) -> bool {
-        match self {
-            Error::Store(s) => s.is_unavailable(),
-            Error::Unwritten { retryable, .. } => *retryable,
-            Error::Keys(_) => false,
+    /// An append that could not even be queued or answered (the writer task has stopped).
+    pub(crate) fn writer_stopped() -> Error {
+        Error::Unwritten {
+            kind: ErrorKind::Internal,
+            message: vawg_proto::error::INTERNAL_MESSAGE.into(),
+            cause: "the audit writer has stopped".into(),
         }
     }
 }
@@ -49,12 +58,7 @@ impl ServiceError for Error {
         match self {
             Error::Keys(_) => ErrorKind::Internal,
             Error::Store(s) => s.kind(),
-            Error::Unwritten {
-                retryable: true, ..
-            } => ErrorKind::Unavailable,
-            Error::Unwritten {
-                retryable: false, ..
-            } => ErrorKind::Internal,
+            Error::Unwritten { kind, .. } => *kind,
         }
     }
 
@@ -62,10 +66,38 @@ impl ServiceError for Error {
         match self {
             Error::Store(s) => s.client_message(),
             // The cause stays in the server log.
-            Error::Unwritten { .. } => {
-                "the audit log could not be written, so the call was refused; retry".into()
-            }
+            Error::Unwritten { message, .. } => message.clone(),
             Error::Keys(_) => vawg_proto::error::INTERNAL_MESSAGE.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::Code;
+    use vawg_proto::error::status;
+
+    use super::*;
+
+    #[test]
+    fn every_caller_of_a_failed_group_gets_the_failure_as_classified() {
+        let unavailable = Error::Store(StoreError::Database(sqlx::Error::PoolTimedOut));
+        let s = status(&unavailable.for_group());
+        assert_eq!(s.code(), Code::Unavailable, "retryable stays UNAVAILABLE");
+        assert_eq!(s.message(), unavailable.client_message());
+        // Passed on again, it stays what it was.
+        assert_eq!(
+            status(&unavailable.for_group().for_group()).code(),
+            Code::Unavailable
+        );
+        for failed in [
+            Error::Store(StoreError::Corrupt("audit entry 7 is missing".into())),
+            Error::Keys("signing the audit head failed".into()),
+            Error::writer_stopped(),
+        ] {
+            let s = status(&failed.for_group());
+            assert_eq!(s.code(), Code::Internal, "{failed}");
+            assert_eq!(s.message(), vawg_proto::error::INTERNAL_MESSAGE);
         }
     }
 }

@@ -248,16 +248,12 @@ impl AuditLog {
     /// Appends `record` and returns its index and the signed head covering it, once the entry
     /// (and that head) are committed.
     pub async fn append_entry(&self, record: AuditRecord) -> Result<Appended, Error> {
-        let gone = || Error::Unwritten {
-            retryable: false,
-            cause: "the audit writer has stopped".into(),
-        };
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Pending { record, reply })
             .await
-            .map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+            .map_err(|_| Error::writer_stopped())?;
+        answer.await.map_err(|_| Error::writer_stopped())?
     }
 
     /// A signed head of the log as last committed.

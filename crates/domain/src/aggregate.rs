@@ -14,6 +14,10 @@
 //! counting rule is three counters on every crime contribution (all offences, principal crime,
 //! principal plus course of conduct).
 //!
+//! Every counter has beside it the sum of the cell keys of the units it counts (`k_*`, see
+//! [`FactValue`] and the `unit` module), so the metrics service can release each cell with
+//! cell-key perturbation ([`crate::cellkey`]): the same cell gets the same noise in every query.
+//!
 //! The contributions are computed per entity kind, in the private modules `record` (metrics of
 //! single events), `case` (the justice journey) and `people` (the counting rules, repeat
 //! victims, suspects linked to several victims or areas). Each declares the metrics it computes
@@ -25,6 +29,7 @@ use std::collections::BTreeMap;
 use chrono::{Datelike, NaiveDate};
 
 use crate::{
+    cellkey::{CellKey, KeyedCount},
     counting::CountingRule,
     pb::{self, EventKind, vawg_record::Event},
 };
@@ -33,12 +38,14 @@ mod case;
 pub mod catalogue;
 mod people;
 mod record;
+mod unit;
 
 pub use case::{FUNNEL_STAGES, WITHDRAWAL_STAGES};
 pub use catalogue::{
     CATALOGUE, Catalogue, CatalogueError, Computation, DEFAULT_CATALOGUE_FILE,
     DEFAULT_CATALOGUE_TOML, MetricDef, metric, series_of,
 };
+pub use unit::{CELL_KEY_SECRET_MIN_LEN, CellKeySecret, CellKeySecretError, unit_of};
 
 /// Age bands used for breakdowns; the first is the only band under 16.
 pub const AGE_BANDS: [&str; 8] = [
@@ -70,8 +77,11 @@ pub fn age_band(age: Option<u32>) -> &'static str {
 /// victim and the event. Built by the store from the current, non-retracted revision.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FactRecord {
-    /// The hub's record id.
+    /// The hub's record id (new for every revision).
     pub record_id: i64,
+    /// The record's stable unit identifier for cell keys, the same for every revision
+    /// ([`crate::cellkey::record_unit`] of the agency and the agency's own record id).
+    pub unit: String,
     /// Common category id.
     pub category: String,
     /// Harm rank of the category (1 = most harmful).
@@ -205,7 +215,12 @@ pub struct FactKey {
     pub bucket: i64,
 }
 
-/// The counters of a contribution.
+/// The counters of a contribution (or of a cell: the sum of its contributions).
+///
+/// Each count `n_*` has its key sum `k_*`: the plain sum of the unit keys (`0..=255`) of the
+/// units it counts, a unit counted `n` times contributing `n ×` its key. The cell key is the
+/// sum modulo 256 ([`FactValue::keyed_under`]); keeping the plain sum makes the keys add and
+/// subtract with the counts, through the aggregator's deltas and every roll-up.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FactValue {
     /// Counted under ALL_OFFENCES (and the count for metrics without counting rules).
@@ -214,17 +229,25 @@ pub struct FactValue {
     pub n_principal: i64,
     /// Counted under PRINCIPAL_PLUS_COURSE_OF_CONDUCT.
     pub n_principal_coc: i64,
-    /// A summed amount (pence for funding).
+    /// A summed amount (pence for funding). Has no key: cell-key perturbation covers counts,
+    /// not magnitudes.
     pub amount: i64,
+    /// Sum of the unit keys of the units counted in `n_all`.
+    pub k_all: i64,
+    /// Sum of the unit keys of the units counted in `n_principal`.
+    pub k_principal: i64,
+    /// Sum of the unit keys of the units counted in `n_principal_coc`.
+    pub k_principal_coc: i64,
 }
 
 impl FactValue {
+    /// A count of `n` under every rule, without keys (set once the entity is computed).
     fn count(n: i64) -> Self {
         FactValue {
             n_all: n,
             n_principal: n,
             n_principal_coc: n,
-            amount: 0,
+            ..FactValue::default()
         }
     }
 
@@ -237,17 +260,56 @@ impl FactValue {
         }
     }
 
-    /// Adds another value.
+    /// The key sum under a counting rule (see [`FactValue::under`]).
+    pub fn key_sum_under(&self, rule: CountingRule) -> i64 {
+        match rule {
+            CountingRule::AllOffences => self.k_all,
+            CountingRule::PrincipalCrime => self.k_principal,
+            CountingRule::PrincipalPlusCourseOfConduct => self.k_principal_coc,
+        }
+    }
+
+    /// The count under a counting rule with its cell key (the key sum modulo 256), ready for
+    /// [`KeyedCount::perturbed`]. A negative count (never in a stored cell) is taken as 0.
+    /// `amount` has no keyed form: magnitudes are not perturbed by the cell-key method.
+    pub fn keyed_under(&self, rule: CountingRule) -> KeyedCount {
+        KeyedCount {
+            count: self.under(rule).max(0) as u64,
+            key: CellKey::from_value(self.key_sum_under(rule).rem_euclid(256) as u8),
+        }
+    }
+
+    /// Adds another value times `sign` (1 to add, -1 to withdraw), keys with counts.
     pub fn add(&mut self, other: &FactValue, sign: i64) {
         self.n_all += sign * other.n_all;
         self.n_principal += sign * other.n_principal;
         self.n_principal_coc += sign * other.n_principal_coc;
         self.amount += sign * other.amount;
+        self.k_all += sign * other.k_all;
+        self.k_principal += sign * other.k_principal;
+        self.k_principal_coc += sign * other.k_principal_coc;
     }
 
-    /// Whether every counter is zero.
+    /// Whether every counter and key sum is zero.
     pub fn is_zero(&self) -> bool {
         *self == FactValue::default()
+    }
+}
+
+impl std::iter::Sum for FactValue {
+    /// The value of a cell made of these (e.g. the rows a grouped read merges).
+    fn sum<I: Iterator<Item = FactValue>>(values: I) -> FactValue {
+        values.fold(FactValue::default(), |mut total, v| {
+            total.add(&v, 1);
+            total
+        })
+    }
+}
+
+impl<'a> std::iter::Sum<&'a FactValue> for FactValue {
+    /// The value of a cell made of these.
+    fn sum<I: Iterator<Item = &'a FactValue>>(values: I) -> FactValue {
+        values.copied().sum()
     }
 }
 
@@ -279,8 +341,14 @@ fn put(out: &mut Contributions, k: FactKey, v: FactValue) {
     out.entry(k).or_default().add(&v, 1);
 }
 
-/// What `entity` contributes, given its current (non-retracted, latest-revision) records.
-pub fn contributions(entity: &EntityKey, records: &[FactRecord]) -> Contributions {
+/// What `entity` contributes, given its current (non-retracted, latest-revision) records, each
+/// value keyed with the key of the entity's unit under `secret` (`k_* = unit_key × n_*`, see
+/// [`unit_of`]).
+pub fn contributions(
+    entity: &EntityKey,
+    records: &[FactRecord],
+    secret: &CellKeySecret,
+) -> Contributions {
     let mut out = Contributions::new();
     match entity {
         EntityKey::Record(id) => {
@@ -294,6 +362,7 @@ pub fn contributions(entity: &EntityKey, records: &[FactRecord]) -> Contribution
         EntityKey::Suspect(_) => people::suspect_contributions(records, &mut out),
     }
     out.retain(|_, v| !v.is_zero());
+    unit::key(entity, records, secret, &mut out);
     out
 }
 

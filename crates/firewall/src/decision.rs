@@ -149,10 +149,8 @@ impl Firewall {
         &self,
         against: Option<&pb::SignedTreeHead>,
     ) -> Result<VerifyReport, Error> {
-        Ok(
-            vawg_audit::verify_store(&self.inner.store, Some(self.inner.log.signer()), against)
-                .await?,
-        )
+        let signer = self.inner.log.signer();
+        Ok(vawg_audit::verify_store(&self.inner.store, Some(signer), against).await?)
     }
 
     /// A signed head of the log as it stands.

@@ -47,7 +47,11 @@ impl ServiceError for Error {
     fn client_message(&self) -> String {
         match self {
             Error::Policy(p) => p.client_message(),
-            Error::Audit(vawg_audit::Error::Unwritten { .. }) => UNAUDITED.into(),
+            // The words clients have always had for an audit log that is briefly unwritable.
+            Error::Audit(vawg_audit::Error::Unwritten {
+                kind: ErrorKind::Unavailable,
+                ..
+            }) => UNAUDITED.into(),
             Error::Audit(a) => a.client_message(),
             Error::Store(s) => s.client_message(),
             e => e.to_string(),
@@ -73,17 +77,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_unwritable_audit_log_refuses_with_unavailable_only_when_a_retry_may_work() {
-        let unwritten = |retryable| {
+    fn an_unwritable_audit_log_refuses_as_the_store_failed() {
+        let unwritten = |kind, message: &str| {
             Error::Audit(vawg_audit::Error::Unwritten {
-                retryable,
+                kind,
+                message: message.into(),
                 cause: "secret database text".into(),
             })
         };
-        let s = status(&unwritten(true));
+        let s = status(&unwritten(
+            ErrorKind::Unavailable,
+            "the database is unavailable",
+        ));
         assert_eq!(s.code(), Code::Unavailable);
         assert_eq!(s.message(), UNAUDITED);
-        let s = status(&unwritten(false));
+        let s = status(&unwritten(ErrorKind::ResourceExhausted, "storage is full"));
+        assert_eq!(
+            (s.code(), s.message()),
+            (Code::ResourceExhausted, "storage is full")
+        );
+        let s = status(&unwritten(ErrorKind::Internal, "internal"));
         assert_eq!(s.code(), Code::Internal);
         assert!(!s.message().contains("secret"));
     }

@@ -1,10 +1,10 @@
 //! The gRPC service: SubmitBatch, StreamRecords and RetractRecord.
 //!
 //! Every batch, and every chunk of a stream, goes through one pipeline ([`IngestApi::process`])
-//! in named stages: the firewall's decision on the chunk ([`gate`]), validation merged with the
-//! firewall's per-record refusals and the cross-record rules ([`check`]), one store
-//! transaction, and the per-record results ([`results`]), audited before they are answered.
-//! [`rpc`] holds the gRPC methods around it.
+//! in named stages: the firewall's decision on the chunk (`gate`), validation merged with the
+//! firewall's per-record refusals and the cross-record rules (`check`), one store
+//! transaction, and the per-record results (`results`), audited before they are answered.
+//! `rpc` holds the gRPC methods around it.
 
 mod check;
 mod gate;

@@ -8,8 +8,8 @@
 //! pseudonyms, and no violation reason ever quotes a submitted identifier.
 //!
 //! The record is read in steps, each adding the violations it finds in field order: the
-//! record's own fields and classification ([`record`]), the event by kind ([`event`]), then
-//! the people and case references, pseudonymised ([`people`]).
+//! record's own fields and classification (`record`), the event by kind (`event`), then
+//! the people and case references, pseudonymised (`people`).
 
 mod enums;
 mod event;

@@ -37,6 +37,7 @@ use crate::connect::ConnectArgs;
 /// `vawg-hub push …`
 #[derive(Debug, Clone, clap::Args)]
 pub struct PushArgs {
+    /// How to reach the hub and who to be.
     #[command(flatten)]
     pub connect: ConnectArgs,
     /// The mapping file (TOML) from the extract's columns and codes to the contract.

@@ -110,12 +110,17 @@ impl MetricsApi {
                 )
             })
             .collect();
+        // The protection asked for is audited too: an exact, not-for-release answer to the
+        // central team is visible in the log as such.
+        let protection = pb::Protection::try_from(query.protection).unwrap_or_default();
         decision.reason = format!(
-            "{} Query: metric {metric}; scope/rule {}; {} area code(s); {} breakdown(s).",
+            "{} Query: metric {metric}; scope/rule {}; {} area code(s); {} breakdown(s); \
+             protection asked {}.",
             decision.reason,
             variants.join(", "),
             query.area_codes.len(),
-            query.breakdowns.len()
+            query.breakdowns.len(),
+            protection.as_str_name()
         );
         self.firewall
             .audit(caller, &flow, &decision, &[])
@@ -332,7 +337,10 @@ impl MetricsApi {
                 .unwrap_or_else(no_data);
             let released = matches!(
                 pb::DisclosureStatus::try_from(total.status),
-                Ok(pb::DisclosureStatus::Released | pb::DisclosureStatus::Rounded)
+                Ok(pb::DisclosureStatus::Released
+                    | pb::DisclosureStatus::Rounded
+                    | pb::DisclosureStatus::Perturbed
+                    | pb::DisclosureStatus::ExactNotForRelease)
             );
             let difference = match (first, released) {
                 (Some(f), true) if f != 0.0 => (total.value - f) / f,

@@ -15,6 +15,7 @@ use vawg_store::aggregates::{AggregateFilter, Dimension};
 
 use crate::error::{MetricsError, invalid};
 
+mod protected;
 mod table;
 
 pub(crate) use table::no_data;
@@ -33,6 +34,8 @@ pub(crate) struct Plan {
     /// The dimensions the database groups by (the rest is summed there).
     pub(crate) group_by: Vec<Dimension>,
     rules: DisclosureRules,
+    /// The disclosure control the table receives (who may have what: [`protection_of`]).
+    pub(crate) protection: pb::Protection,
     statistic: &'static str,
     notes: Vec<String>,
 }
@@ -61,6 +64,7 @@ impl Plan {
         let breakdowns = breakdowns(def, &query.breakdowns)?;
         let statistic = statistic_of(def, &query.statistic)?;
         check_areas(caller, query, &breakdowns, area_level)?;
+        let protection = protection_of(caller, query)?;
         let notes = notes(def, current_definition, scope, rule, area_level)?;
         let filter = filter(def, query, scope, (start, end), area_level);
         let group_by = group_by(def, grain, &breakdowns, area_level);
@@ -71,6 +75,7 @@ impl Plan {
         let mut filled = query.clone();
         filled.definition_version = current_definition.to_string();
         filled.grain = grain as i32;
+        filled.protection = protection as i32;
         Ok(Plan {
             def,
             query: filled,
@@ -81,6 +86,7 @@ impl Plan {
             filter,
             group_by,
             rules: rules.stricter(requested),
+            protection,
             statistic,
             notes,
         })
@@ -232,6 +238,32 @@ fn check_areas(
 
 /// The notes every table carries: the definition, scope and rule, and what the figures leave
 /// out. Checks the victim scope.
+/// The protection a caller receives (`docs/disclosure.md`). Agencies always get cell-key
+/// perturbation: consistent noise, so no sequence of queries recovers a small count. The central
+/// team, which produces the official statistics, gets suppressed tables prepared for release by
+/// default and may ask for exact figures (not for release) or for what agencies see.
+fn protection_of(
+    caller: &CallerIdentity,
+    query: &pb::MetricQuery,
+) -> Result<pb::Protection, MetricsError> {
+    use pb::Protection as P;
+    let asked = P::try_from(query.protection).map_err(|_| invalid("protection", "unknown value"))?;
+    if caller.agency_kind == AgencyKind::CentralAnalyst {
+        return Ok(match asked {
+            P::Unspecified => P::Suppression,
+            p => p,
+        });
+    }
+    match asked {
+        P::Unspecified | P::CellKeyPerturbation => Ok(P::CellKeyPerturbation),
+        P::ExactNotForRelease | P::Suppression => Err(MetricsError::Forbidden(format!(
+            "protection {}: only the central team may read exact or suppressed tables; agencies \
+             receive PROTECTION_CELL_KEY_PERTURBATION",
+            asked.as_str_name()
+        ))),
+    }
+}
+
 fn notes(
     def: &MetricDef,
     current_definition: &str,

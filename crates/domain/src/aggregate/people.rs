@@ -42,7 +42,7 @@ pub(super) fn relationship_contributions(records: &[FactRecord], out: &mut Contr
             n_all: 1,
             n_principal: principal.contains(&o.id.as_str()) as i64,
             n_principal_coc: with_coc.contains(&o.id.as_str()) as i64,
-            amount: 0,
+            ..FactValue::default()
         };
         put(out, key("recorded_crimes", r, r.event_date, "", 0), v);
     }

@@ -6,9 +6,15 @@ fn date(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
 }
 
+/// The hub's cell-key secret in these tests.
+fn secret() -> CellKeySecret {
+    CellKeySecret::new(vec![7; 32]).unwrap()
+}
+
 fn rec(id: i64, event: Event, d: &str) -> FactRecord {
     FactRecord {
         record_id: id,
+        unit: crate::cellkey::record_unit("MET", &format!("src-{id}")),
         category: "domestic_abuse".into(),
         harm_rank: 7,
         course_of_conduct: false,
@@ -57,7 +63,7 @@ fn a_case_journey_links_referral_charge_and_conviction() {
             "2025-09-01",
         ),
     ];
-    let c = contributions(&EntityKey::Case("c1".into()), &records);
+    let c = contributions(&EntityKey::Case("c1".into()), &records, &secret());
     assert_eq!(total(&c, "attrition_funnel").n_all, 5);
     assert_eq!(total(&c, "charge_rate:num").n_all, 1);
     let days: Vec<_> = c
@@ -88,6 +94,7 @@ fn relationship_counts_follow_the_counting_rules() {
             suspect: "s1".into(),
         },
         &[rape, stalking, harassment],
+        &secret(),
     );
     let v = total(&c, "recorded_crimes");
     assert_eq!((v.n_all, v.n_principal, v.n_principal_coc), (3, 1, 2));
@@ -100,7 +107,7 @@ fn repeat_victims_need_a_crime_in_the_previous_twelve_months() {
         rec(2, Event::CrimeRecorded(Default::default()), "2024-06-01"),
         rec(3, Event::CrimeRecorded(Default::default()), "2025-12-01"),
     ];
-    let c = contributions(&EntityKey::Victim("v1".into()), &records);
+    let c = contributions(&EntityKey::Victim("v1".into()), &records, &secret());
     assert_eq!(total(&c, "repeat_victimisations").n_all, 1);
 }
 
@@ -191,7 +198,7 @@ fn the_code_emits_exactly_the_series_of_the_metrics_it_declares() {
     }
     let mut emitted = std::collections::BTreeSet::new();
     for (e, rs) in &by_entity {
-        for k in contributions(e, rs).keys() {
+        for k in contributions(e, rs, &secret()).keys() {
             emitted.insert(k.series.clone());
         }
     }
@@ -213,6 +220,117 @@ fn the_code_emits_exactly_the_series_of_the_metrics_it_declares() {
     assert_eq!(emitted, declared);
 }
 
+/// The key of the unit `unit` under the test secret, as the key sums hold it.
+fn key_of(unit: &str) -> i64 {
+    i64::from(secret().unit_key(unit))
+}
+
+/// A record's contributions carry its unit's key whatever its revision (a new hub record id)
+/// or classification, and a crime without a known suspect keys its relationship by the record,
+/// not by the hub record id in the relationship's text.
+#[test]
+fn unit_keys_are_stable_across_revisions_and_reclassification() {
+    let order = Event::ProtectiveOrder(pb::ProtectiveOrder {
+        decision: pb::OrderDecision::Granted as i32,
+        ..Default::default()
+    });
+    let first = rec(1, order, "2025-01-10");
+    let mut revised = first.clone();
+    revised.record_id = 2;
+    revised.category = "stalking".into();
+    revised.event_date = date("2025-02-11");
+    let key = key_of(&first.unit);
+    let before = contributions(&EntityKey::Record(1), &[first], &secret());
+    let after = contributions(&EntityKey::Record(2), &[revised], &secret());
+    assert_ne!(before.keys().next(), after.keys().next(), "the cell moved");
+    for c in [&before, &after] {
+        assert_eq!(c.len(), 1);
+        let v = c.values().next().unwrap();
+        assert_eq!((v.n_all, v.k_all, v.k_principal), (1, key, key));
+    }
+
+    let mut crime = rec(5, Event::CrimeRecorded(Default::default()), "2025-01-10");
+    crime.suspect = None;
+    let mut revised = crime.clone();
+    revised.record_id = 6;
+    revised.category = "rape".into();
+    let relationship = |r: &FactRecord| {
+        entities_of(r)
+            .into_iter()
+            .find(|e| matches!(e, EntityKey::Relationship { .. }))
+            .unwrap()
+    };
+    let (e1, e2) = (relationship(&crime), relationship(&revised));
+    assert_ne!(e1.as_text(), e2.as_text());
+    assert_eq!(unit_of(&e1, std::slice::from_ref(&crime)), Some(crime.unit.clone()));
+    let k1 = total(&contributions(&e1, &[crime.clone()], &secret()), "recorded_crimes");
+    let k2 = total(&contributions(&e2, &[revised], &secret()), "recorded_crimes");
+    assert_eq!(k1, k2);
+    assert_eq!(k1.k_all, key_of(&crime.unit));
+}
+
+/// Every contribution's key sums are its entity's unit key times its counts, rule by rule;
+/// a cell's key is that sum modulo 256.
+#[test]
+fn key_sums_are_the_unit_key_times_the_counts() {
+    let records = every_kind_of_record();
+    let mut by_entity: BTreeMap<EntityKey, Vec<FactRecord>> = BTreeMap::new();
+    for r in &records {
+        for e in entities_of(r) {
+            by_entity.entry(e).or_default().push(r.clone());
+        }
+    }
+    let mut keyed = 0;
+    for (e, rs) in &by_entity {
+        let key = key_of(&unit_of(e, rs).unwrap());
+        for v in contributions(e, rs, &secret()).values() {
+            assert_eq!(v.k_all, key * v.n_all, "{e:?}");
+            assert_eq!(v.k_principal, key * v.n_principal, "{e:?}");
+            assert_eq!(v.k_principal_coc, key * v.n_principal_coc, "{e:?}");
+            keyed += 1;
+        }
+    }
+    assert!(keyed > 20);
+
+    // Two crimes of one relationship in one cell: the unit counted twice, its key twice.
+    let crimes = [
+        rec(1, Event::CrimeRecorded(Default::default()), "2025-01-10"),
+        rec(2, Event::CrimeRecorded(Default::default()), "2025-01-20"),
+    ];
+    let relationship = EntityKey::Relationship {
+        victim: "v1".into(),
+        suspect: "s1".into(),
+    };
+    let c = contributions(&relationship, &crimes, &secret());
+    assert_eq!(c.len(), 1);
+    let v = *c.values().next().unwrap();
+    let key = key_of(&relationship.as_text());
+    assert_eq!((v.n_all, v.k_all), (2, 2 * key));
+    assert_eq!(
+        v.keyed_under(CountingRule::AllOffences),
+        crate::cellkey::KeyedCount {
+            count: 2,
+            key: crate::cellkey::CellKey::from_value((2 * key % 256) as u8),
+        }
+    );
+    // Withdrawing one of them leaves the key of the other: sums stay additive.
+    let one = contributions(&relationship, &crimes[..1], &secret());
+    let mut cell = v;
+    cell.add(one.values().next().unwrap(), -1);
+    assert_eq!((cell.n_all, cell.k_all), (1, key));
+    assert_eq!([v, cell].iter().sum::<FactValue>().k_all, 3 * key);
+}
+
+#[test]
+fn the_cell_key_secret_is_long_enough_and_never_prints() {
+    assert_eq!(
+        CellKeySecret::new(vec![1; 31]).unwrap_err(),
+        CellKeySecretError { len: 31 }
+    );
+    let s = CellKeySecret::new((0..32).collect()).unwrap();
+    assert_eq!(format!("{s:?}"), "CellKeySecret([redacted])");
+}
+
 mod incremental {
     use std::collections::{BTreeMap, BTreeSet};
 
@@ -231,7 +349,7 @@ mod incremental {
         }
         let mut out: BTreeMap<FactKey, FactValue> = BTreeMap::new();
         for (e, rs) in by_entity {
-            for (k, v) in contributions(&e, &rs) {
+            for (k, v) in contributions(&e, &rs, &secret()) {
                 out.entry(k).or_default().add(&v, 1);
             }
         }
@@ -272,6 +390,7 @@ mod incremental {
                 };
                 FactRecord {
                     record_id: id,
+                    unit: String::new(),
                     category: category.into(),
                     harm_rank: rank,
                     course_of_conduct: coc,
@@ -336,6 +455,8 @@ mod incremental {
                         if let Some(id) = slot_ids.remove(&slot) { live.remove(&id); }
                         r.record_id = next_id;
                         next_id += 1;
+                        // Every revision of a slot is the same unit (agency, source record id).
+                        r.unit = crate::cellkey::record_unit("MET", &format!("slot-{slot}"));
                         slot_ids.insert(slot, r.record_id);
                         touched.extend(entities_of(&r));
                         live.insert(r.record_id, r);
@@ -346,7 +467,7 @@ mod incremental {
                 }
                 for e in touched {
                     let records: Vec<FactRecord> = live.values().filter(|r| entities_of(r).contains(&e)).cloned().collect();
-                    let new = contributions(&e, &records);
+                    let new = contributions(&e, &records, &secret());
                     let old = stored.remove(&e).unwrap_or_default();
                     for (k, v) in &old { table.entry(k.clone()).or_default().add(v, -1); }
                     for (k, v) in &new { table.entry(k.clone()).or_default().add(v, 1); }

@@ -10,13 +10,13 @@ use vawg_domain::{
 };
 use vawg_proto::pb;
 
-use super::Plan;
+use super::{Plan, protected};
 use crate::ENGLAND_AND_WALES;
 
 /// Cells keyed by cube coordinates.
-type Cells = Vec<(Vec<String>, pb::Cell)>;
+pub(crate) type Cells = Vec<(Vec<String>, pb::Cell)>;
 /// The table's cells and its per-period totals.
-type CellsAndTotals = (Cells, Cells);
+pub(crate) type CellsAndTotals = (Cells, Cells);
 
 impl Plan {
     fn period_of(&self, month: &str) -> String {
@@ -47,7 +47,7 @@ impl Plan {
             .collect()
     }
 
-    fn coords(&self, k: &FactKey) -> Vec<String> {
+    pub(crate) fn coords(&self, k: &FactKey) -> Vec<String> {
         let mut c = vec![self.period_of(&k.month)];
         for b in &self.breakdowns {
             c.push(match b {
@@ -73,11 +73,16 @@ impl Plan {
 
     /// The table from rows grouped by `self.group_by` (the area level already applied).
     pub(crate) fn table(&self, rows: Vec<(FactKey, FactValue)>) -> pb::MetricTable {
-        let (cells, totals) = match self.def.computation {
-            Computation::Count => self.count_cells(&rows),
-            Computation::Amount => self.amount_cells(&rows),
-            Computation::Proportion => self.proportion_cells(&rows),
-            Computation::Days => self.days_cells(&rows),
+        let suppression = self.protection == pb::Protection::Suppression;
+        let (cells, totals) = match (self.def.computation, suppression) {
+            // Funding is about organisations, not people: released in full under every mode.
+            (Computation::Amount, _) => self.amount_cells(&rows),
+            (Computation::Count, true) => self.count_cells(&rows),
+            (Computation::Proportion, true) => self.proportion_cells(&rows),
+            (Computation::Days, true) => self.days_cells(&rows),
+            (Computation::Count, false) => self.keyed_count_cells(&rows),
+            (Computation::Proportion, false) => self.keyed_proportion_cells(&rows),
+            (Computation::Days, false) => self.keyed_days_cells(&rows),
         };
         let dim_names = self.dimension_names();
         let to_row = |coords: &Vec<String>, cell: pb::Cell| pb::MetricRow {
@@ -96,6 +101,22 @@ impl Plan {
         if self.def.computation == Computation::Days {
             notes.push(format!("Statistic: {} days.", self.statistic));
         }
+        match self.protection {
+            pb::Protection::CellKeyPerturbation => {
+                notes.push(protected::PERTURBED_NOTE.to_string());
+                if self.query.rounding_base > 1 {
+                    notes.push(protected::ROUNDING_IGNORED_NOTE.to_string());
+                }
+            }
+            pb::Protection::ExactNotForRelease => notes.push(protected::EXACT_NOTE.to_string()),
+            _ => {}
+        }
+        // Thresholds and rounding are the suppression mode's; the other modes have neither.
+        let (threshold, rounding_base) = if suppression {
+            (self.rules.threshold as u32, self.rules.rounding_base as u32)
+        } else {
+            (0, 0)
+        };
         pb::MetricTable {
             query: Some(self.query.clone()),
             dimensions: dim_names.clone(),
@@ -104,9 +125,10 @@ impl Plan {
                 .iter()
                 .map(|(c, cell)| to_row(&vec![c[0].clone()], *cell))
                 .collect(),
-            suppression_threshold: self.rules.threshold as u32,
-            rounding_base: self.rules.rounding_base as u32,
+            suppression_threshold: threshold,
+            rounding_base,
             notes,
+            protection: self.protection as i32,
         }
     }
 
@@ -204,7 +226,7 @@ impl Plan {
         (cells, totals)
     }
 
-    fn total_coords(&self, period: String) -> Vec<String> {
+    pub(crate) fn total_coords(&self, period: String) -> Vec<String> {
         let mut c = vec![period];
         c.extend(std::iter::repeat_n(TOTAL.to_string(), self.dims() - 1));
         c
