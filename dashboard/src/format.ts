@@ -11,11 +11,14 @@ export type CellState = "value" | "suppressed" | "suppressed-secondary" | "no-da
 export function cellState(cell: Cell | undefined): CellState {
   switch (cell?.status) {
     case DisclosureStatus.SUPPRESSED_PRIMARY:
+    case DisclosureStatus.SUPPRESSED_SMALL_BASE:
       return "suppressed";
     case DisclosureStatus.SUPPRESSED_SECONDARY:
       return "suppressed-secondary";
     case DisclosureStatus.RELEASED:
     case DisclosureStatus.ROUNDED:
+    case DisclosureStatus.PERTURBED:
+    case DisclosureStatus.EXACT_NOT_FOR_RELEASE:
       return "value";
     default:
       return "no-data";
@@ -76,6 +79,12 @@ export function statusName(cell: Cell | undefined): string {
       return "suppressed";
     case DisclosureStatus.SUPPRESSED_SECONDARY:
       return "suppressed_secondary";
+    case DisclosureStatus.PERTURBED:
+      return "perturbed";
+    case DisclosureStatus.EXACT_NOT_FOR_RELEASE:
+      return "exact_not_for_release";
+    case DisclosureStatus.SUPPRESSED_SMALL_BASE:
+      return "suppressed_small_base";
     default:
       return "no_data";
   }

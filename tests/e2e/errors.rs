@@ -26,6 +26,18 @@ fn metric_query(metric: &str) -> pb::QueryMetricRequest {
             metric_id: metric.into(),
             victim_scope: pb::VictimScope::AllVictims as i32,
             counting_rule: pb::CountingRule::AllOffences as i32,
+            period: Some(pb::ReferencePeriod {
+                start: Some(pb::Date {
+                    year: 2025,
+                    month: 1,
+                    day: 1,
+                }),
+                end: Some(pb::Date {
+                    year: 2025,
+                    month: 12,
+                    day: 31,
+                }),
+            }),
             grain: pb::TimeGrain::WholePeriod as i32,
             area_level: pb::AreaLevel::PoliceForceArea as i32,
             ..Default::default()
@@ -178,16 +190,22 @@ async fn errors_a_full_disk_is_resource_exhausted_on_every_service() {
         pb::RecordStatus::Accepted
     );
 
-    // Fill the disk, then empty the write-ahead log (so SQLite cannot reuse its frames) and
-    // fill the space that freed: the next write anywhere needs space the disk does not have.
-    fill(&disk.0, "filler-1");
+    // Settle the aggregates, empty the write-ahead log (so SQLite cannot reuse its frames),
+    // then fill the disk: the next write anywhere needs space the disk does not have.
+    let (settled, message) = code(
+        central
+            .metrics()
+            .query_metric(metric_query("recorded_crimes"))
+            .await,
+    );
+    assert_eq!(settled, Code::Ok, "{message}");
     let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
     sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
         .execute(&pool)
         .await
         .unwrap();
     pool.close().await;
-    fill(&disk.0, "filler-2");
+    fill(&disk.0, "filler-1");
 
     let results = every_service(&met, &central).await;
     for (rpc, (c, message)) in &results {
@@ -197,7 +215,6 @@ async fn errors_a_full_disk_is_resource_exhausted_on_every_service() {
 
     // Space freed: every service answers again.
     std::fs::remove_file(disk.0.join("filler-1")).unwrap();
-    std::fs::remove_file(disk.0.join("filler-2")).unwrap();
     for (rpc, (c, message)) in every_service(&met, &central).await {
         assert_eq!(c, Code::Ok, "{rpc} after space was freed: {message}");
     }

@@ -73,9 +73,13 @@ pub struct QueryArgs {
     /// Statistic for day metrics: mean, median, p90.
     #[arg(long, default_value = "")]
     pub statistic: String,
-    /// Round released counts to this base.
+    /// Round released counts to this base (suppressed tables only: ignored under perturbation).
     #[arg(long, default_value_t = 0)]
     pub rounding_base: u32,
+    /// Disclosure control wanted: exact-not-for-release or suppression (central team only),
+    /// cell-key-perturbation; empty for the caller's default (docs/disclosure.md).
+    #[arg(long, default_value = "")]
+    pub protection: String,
 }
 
 fn enum_name(prefix: &str, text: &str) -> String {
@@ -129,6 +133,18 @@ impl QueryArgs {
             breakdowns,
             statistic: self.statistic.clone(),
             rounding_base: self.rounding_base,
+            protection: if self.protection.is_empty() {
+                pb::Protection::Unspecified as i32
+            } else {
+                pb::Protection::from_str_name(&enum_name("PROTECTION_", &self.protection))
+                    .with_context(|| {
+                        format!(
+                            "unknown protection '{}' (exact-not-for-release, suppression, \
+                             cell-key-perturbation)",
+                            self.protection
+                        )
+                    })? as i32
+            },
         })
     }
 }

@@ -6,26 +6,35 @@
 //! to `agg_counts` and its roll-ups. It runs in the aggregator's drain transaction
 //! ([`crate::aggregator`]), never concurrently with itself (the drain is serialised within a
 //! process and, on PostgreSQL, across replicas), so it needs no per-entity locks.
+//!
+//! Every value carries beside its counts the sum of its units' cell keys (`k_*`, keyed with the
+//! hub's cell-key secret, read once by `secret`), so the metrics service can perturb each cell
+//! consistently; keys are maintained, rolled up and read exactly as the counts are.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::Row;
 use vawg_domain::aggregate::{
-    Contributions, EntityKey, FactKey, FactRecord, FactValue, contributions,
+    CellKeySecret, Contributions, EntityKey, FactKey, FactRecord, FactValue, contributions,
 };
 
 pub use self::facts::{entities_of_records, load_entities};
+use self::values::{LIVE, VALUE_COLUMNS, VALUE_COUNT, value_from_row};
 pub use crate::detail::event_from_detail;
 pub use crate::rollup::{AggregateTable, Dimension};
 use crate::{Conn, StoreError, sql::placeholders};
 
 mod contributions;
 mod facts;
+mod secret;
+#[cfg(test)]
+mod tests;
+pub(crate) mod values;
 
 /// The key columns of `agg_counts` (and, fewer, of its roll-ups), in key order.
 const KEY_COLUMNS: &str = "series, month, area, category, sex, age_band, ethnic_group, disability, immigration_status, subtype, bucket";
 
-/// A row of `agg_counts` as key and value.
+/// A row of `agg_counts` (its key and [`VALUE_COLUMNS`]) as key and value.
 fn fact_from_row<R: Row>(row: &R) -> Result<(FactKey, FactValue), sqlx::Error>
 where
     for<'a> &'a str: sqlx::ColumnIndex<R>,
@@ -46,12 +55,7 @@ where
             subtype: row.try_get("subtype")?,
             bucket: row.try_get("bucket")?,
         },
-        FactValue {
-            n_all: row.try_get("n_all")?,
-            n_principal: row.try_get("n_principal")?,
-            n_principal_coc: row.try_get("n_principal_coc")?,
-            amount: row.try_get("amount")?,
-        },
+        value_from_row(row)?,
     ))
 }
 
@@ -72,12 +76,6 @@ macro_rules! bind_key {
     };
 }
 
-/// Rows whose counters all came back to zero (every contribution withdrawn) are kept by the
-/// upserts but mean "nothing here": reads skip them, so a cell with no data never shows as 0
-/// and the table compares equal to a full recomputation.
-pub(crate) const LIVE: &str =
-    "NOT (n_all = 0 AND n_principal = 0 AND n_principal_coc = 0 AND amount = 0)";
-
 /// Bound values per statement, under SQLite's and PostgreSQL's limits.
 const ROWS_PER_STATEMENT: usize = 500;
 
@@ -85,11 +83,12 @@ const ROWS_PER_STATEMENT: usize = 500;
 /// differences to the aggregate table. Call inside the aggregator's drain transaction.
 /// Works in batches: a handful of statements per chunk, not per entity. `known` holds records
 /// whose state this transaction has already read (`None`: not live), so they are not read
-/// again.
+/// again. `secret` is the hub's cell-key secret (`Store::cell_key_secret`).
 pub async fn refresh(
     conn: &mut Conn<'_>,
     entities: BTreeSet<EntityKey>,
     known: &BTreeMap<i64, Option<FactRecord>>,
+    secret: &CellKeySecret,
 ) -> Result<(), StoreError> {
     if entities.is_empty() {
         return Ok(());
@@ -104,7 +103,7 @@ pub async fn refresh(
     let mut changed: Vec<(String, Contributions)> = Vec::new();
     let empty = Vec::new();
     for (entity, text) in entities.iter().zip(&texts) {
-        let new = contributions(entity, records.get(entity).unwrap_or(&empty));
+        let new = contributions(entity, records.get(entity).unwrap_or(&empty), secret);
         let before = old.get(text).cloned().unwrap_or_default();
         if before == new {
             continue;
@@ -143,27 +142,25 @@ async fn apply_delta(
     delta: &BTreeMap<FactKey, FactValue>,
 ) -> Result<(), StoreError> {
     let rows: Vec<(&FactKey, &FactValue)> = delta.iter().collect();
+    // Eleven key columns and the values.
+    let width = 11 + VALUE_COUNT;
+    let accumulate = values::accumulate("agg_counts");
     for chunk in rows.chunks(ROWS_PER_STATEMENT / 2) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(conn, i * 15 + 1, 15)))
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| format!("({})", placeholders(conn, i * width + 1, width)))
             .collect();
         let sql = format!(
-            "INSERT INTO agg_counts ({KEY_COLUMNS}, n_all, n_principal, n_principal_coc, amount) VALUES {} \
-             ON CONFLICT ({KEY_COLUMNS}) DO UPDATE SET \
-               n_all = agg_counts.n_all + excluded.n_all, \
-               n_principal = agg_counts.n_principal + excluded.n_principal, \
-               n_principal_coc = agg_counts.n_principal_coc + excluded.n_principal_coc, \
-               amount = agg_counts.amount + excluded.amount",
-            values.join(", ")
+            "INSERT INTO agg_counts ({KEY_COLUMNS}, {VALUE_COLUMNS}) VALUES {} \
+             ON CONFLICT ({KEY_COLUMNS}) DO UPDATE SET {accumulate}",
+            rows.join(", ")
         );
         crate::with_conn!(conn, |c| {
             let mut q = sqlx::query(&sql);
             for (k, v) in chunk {
-                q = bind_key!(q, k)
-                    .bind(v.n_all)
-                    .bind(v.n_principal)
-                    .bind(v.n_principal_coc)
-                    .bind(v.amount);
+                q = bind_key!(q, k);
+                for value in values::values(v) {
+                    q = q.bind(value);
+                }
             }
             q.execute(&mut **c).await?;
         });
@@ -235,7 +232,7 @@ impl crate::Store {
     pub async fn all_aggregates(&self) -> Result<BTreeMap<FactKey, FactValue>, StoreError> {
         self.settle_aggregates().await?;
         let sql = format!(
-            "SELECT {KEY_COLUMNS}, n_all, n_principal, n_principal_coc, amount FROM agg_counts WHERE {LIVE}"
+            "SELECT {KEY_COLUMNS}, {VALUE_COLUMNS} FROM agg_counts WHERE {LIVE}"
         );
         let mut out = BTreeMap::new();
         crate::dispatch_pool!(self.pool(), |p| {
@@ -248,11 +245,12 @@ impl crate::Store {
     }
 }
 
-/// Recomputes every aggregate from the raw records, in memory (the consistency check: it must
-/// equal [`crate::Store::all_aggregates`]).
+/// Recomputes every aggregate from the raw records, in memory, keys included (the consistency
+/// check: it must equal [`crate::Store::all_aggregates`]).
 pub async fn recompute_all(
     store: &crate::Store,
 ) -> Result<BTreeMap<FactKey, FactValue>, StoreError> {
+    let secret = store.cell_key_secret().await?;
     let records = facts::all_live_facts(store).await?;
     let mut by_entity: BTreeMap<EntityKey, Vec<FactRecord>> = BTreeMap::new();
     for r in &records {
@@ -262,7 +260,7 @@ pub async fn recompute_all(
     }
     let mut out: BTreeMap<FactKey, FactValue> = BTreeMap::new();
     for (entity, records) in by_entity {
-        for (k, v) in contributions(&entity, &records) {
+        for (k, v) in contributions(&entity, &records, secret) {
             out.entry(k).or_default().add(&v, 1);
         }
     }

@@ -30,7 +30,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::{Mutex, Notify, OnceCell};
+use vawg_domain::aggregate::CellKeySecret;
 
 use crate::{Conn, Pool, Store, StoreError, aggregates};
 
@@ -60,6 +61,8 @@ pub(crate) struct State {
     drain: Mutex<()>,
     wake: Notify,
     last_change: std::sync::Mutex<Instant>,
+    /// The cell-key secret, read once (`Store::cell_key_secret`). `Debug` is redacted.
+    pub(crate) secret: OnceCell<CellKeySecret>,
 }
 
 impl Default for State {
@@ -68,6 +71,7 @@ impl Default for State {
             drain: Mutex::new(()),
             wake: Notify::new(),
             last_change: std::sync::Mutex::new(Instant::now()),
+            secret: OnceCell::new(),
         }
     }
 }
@@ -106,8 +110,13 @@ pub(crate) async fn enqueue(conn: &mut Conn<'_>, record_ids: &[i64]) -> Result<(
 }
 
 /// Drains one batch of queue rows with `seq <= upto` (all rows when `None`) inside `conn`'s
-/// transaction. Returns the number of queue rows processed (0: nothing left).
-async fn drain_in(conn: &mut Conn<'_>, upto: Option<i64>) -> Result<usize, StoreError> {
+/// transaction, keying the aggregates with `secret`. Returns the number of queue rows
+/// processed (0: nothing left).
+async fn drain_in(
+    conn: &mut Conn<'_>,
+    upto: Option<i64>,
+    secret: &CellKeySecret,
+) -> Result<usize, StoreError> {
     let upto = upto.unwrap_or(i64::MAX);
     let sql = "SELECT seq, record_id FROM agg_queue WHERE seq <= $1 ORDER BY seq LIMIT $2";
     let rows: Vec<(i64, i64)> = crate::with_conn!(conn, |c| {
@@ -126,7 +135,7 @@ async fn drain_in(conn: &mut Conn<'_>, upto: Option<i64>) -> Result<usize, Store
     let (entities, known) = aggregates::entities_of_records(conn, &ids).await?;
     let n_entities = entities.len();
     let resolved = started.elapsed();
-    aggregates::refresh(conn, entities, &known).await?;
+    aggregates::refresh(conn, entities, &known, secret).await?;
     vawg_telemetry::record_aggregate_batch(rows.len() as u64, started.elapsed());
     tracing::debug!(
         records = ids.len(),
@@ -160,11 +169,12 @@ async fn drain_in(conn: &mut Conn<'_>, upto: Option<i64>) -> Result<usize, Store
 impl Store {
     /// Drains one batch in its own transaction; returns the queue rows processed.
     async fn drain_batch(&self, upto: Option<i64>) -> Result<usize, StoreError> {
+        let secret = self.cell_key_secret().await?;
         let _one_at_a_time = self.agg.drain.lock().await;
         match self.pool() {
             Pool::Sqlite(p) => {
                 let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                let n = drain_in(&mut Conn::Sqlite(&mut tx), upto).await?;
+                let n = drain_in(&mut Conn::Sqlite(&mut tx), upto, secret).await?;
                 tx.commit().await?;
                 Ok(n)
             }
@@ -173,7 +183,7 @@ impl Store {
                 sqlx::query("SELECT pg_advisory_xact_lock(3, 0)")
                     .execute(&mut *tx)
                     .await?;
-                let n = drain_in(&mut Conn::Postgres(&mut tx), upto).await?;
+                let n = drain_in(&mut Conn::Postgres(&mut tx), upto, secret).await?;
                 tx.commit().await?;
                 Ok(n)
             }

@@ -37,7 +37,7 @@ mod postgres;
 mod reads;
 mod sqlite;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 /// Demographics of the victim at the time of the event, as canonical names (`FEMALE`, `WHITE`, …).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

@@ -19,7 +19,10 @@ use vawg_domain::aggregate::{FactKey, FactValue};
 
 use crate::{
     Conn, StoreError,
-    aggregates::{AggregateFilter, LIVE},
+    aggregates::{
+        AggregateFilter,
+        values::{self, LIVE, VALUE_COLUMNS, VALUE_COUNT, value_from_row},
+    },
     sql::placeholders,
 };
 
@@ -206,7 +209,7 @@ pub fn project(k: &FactKey, table: &AggregateTable) -> FactKey {
 }
 
 /// Full-detail rows summed into `table`'s key (what the roll-up must hold, for consistency
-/// checks), without cells whose counters sum to zero.
+/// checks), without cells whose counters and key sums all sum to zero.
 pub fn roll_up(
     rows: &BTreeMap<FactKey, FactValue>,
     table: &AggregateTable,
@@ -219,7 +222,7 @@ pub fn roll_up(
     out
 }
 
-/// Rows per upsert statement (15 or fewer values each), under both backends' bind limits.
+/// Rows per upsert statement (18 or fewer values each), under both backends' bind limits.
 const ROWS_PER_STATEMENT: usize = 250;
 
 /// Applies to every roll-up the delta just applied to `agg_counts` (inside the same
@@ -241,20 +244,17 @@ async fn upsert(
     rows: &BTreeMap<FactKey, FactValue>,
 ) -> Result<(), StoreError> {
     let keys = table.key_columns();
-    let width = 1 + table.dimensions.len() + 4;
+    let width = 1 + table.dimensions.len() + VALUE_COUNT;
     let name = table.name;
+    let accumulate = values::accumulate(name);
     let rows: Vec<(&FactKey, &FactValue)> = rows.iter().collect();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let values: Vec<String> = (0..chunk.len())
             .map(|i| format!("({})", placeholders(conn, i * width + 1, width)))
             .collect();
         let sql = format!(
-            "INSERT INTO {name} ({keys}, n_all, n_principal, n_principal_coc, amount) VALUES {} \
-             ON CONFLICT ({keys}) DO UPDATE SET \
-               n_all = {name}.n_all + excluded.n_all, \
-               n_principal = {name}.n_principal + excluded.n_principal, \
-               n_principal_coc = {name}.n_principal_coc + excluded.n_principal_coc, \
-               amount = {name}.amount + excluded.amount",
+            "INSERT INTO {name} ({keys}, {VALUE_COLUMNS}) VALUES {} \
+             ON CONFLICT ({keys}) DO UPDATE SET {accumulate}",
             values.join(", ")
         );
         crate::with_conn!(conn, |c| {
@@ -267,11 +267,9 @@ async fn upsert(
                         d => q.bind(d.text(k)),
                     };
                 }
-                q = q
-                    .bind(v.n_all)
-                    .bind(v.n_principal)
-                    .bind(v.n_principal_coc)
-                    .bind(v.amount);
+                for value in values::values(v) {
+                    q = q.bind(value);
+                }
             }
             q.execute(&mut **c).await?;
         });
@@ -364,13 +362,10 @@ pub(crate) async fn read_grouped(
         .chain(grouped.iter().map(|d| d.column()))
         .collect::<Vec<_>>()
         .join(", ");
-    // CAST: PostgreSQL sums BIGINT to NUMERIC.
+    // Counts and key sums alike: a group's key sum is the sum of its rows' key sums.
     let sql = format!(
-        "SELECT {columns}, CAST(SUM(n_all) AS BIGINT) AS n_all, \
-         CAST(SUM(n_principal) AS BIGINT) AS n_principal, \
-         CAST(SUM(n_principal_coc) AS BIGINT) AS n_principal_coc, \
-         CAST(SUM(amount) AS BIGINT) AS amount \
-         FROM {} WHERE {} GROUP BY {columns}",
+        "SELECT {columns}, {} FROM {} WHERE {} GROUP BY {columns}",
+        values::sums(),
         table.name,
         conditions.join(" AND ")
     );
@@ -393,7 +388,7 @@ pub(crate) async fn read_all(
     table: &AggregateTable,
 ) -> Result<BTreeMap<FactKey, FactValue>, StoreError> {
     let sql = format!(
-        "SELECT {}, n_all, n_principal, n_principal_coc, amount FROM {} WHERE {LIVE}",
+        "SELECT {}, {VALUE_COLUMNS} FROM {} WHERE {LIVE}",
         table.key_columns(),
         table.name
     );
@@ -435,13 +430,7 @@ where
             d => d.set(&mut key, row.try_get(d.column())?),
         }
     }
-    let value = FactValue {
-        n_all: row.try_get("n_all")?,
-        n_principal: row.try_get("n_principal")?,
-        n_principal_coc: row.try_get("n_principal_coc")?,
-        amount: row.try_get("amount")?,
-    };
-    Ok((key, value))
+    Ok((key, value_from_row(row)?))
 }
 
 #[cfg(test)]
@@ -468,8 +457,9 @@ mod tests {
         FactValue {
             n_all: n,
             n_principal: n,
-            n_principal_coc: 0,
-            amount: 0,
+            k_all: 7 * n,
+            k_principal: 7 * n,
+            ..FactValue::default()
         }
     }
 

@@ -18,7 +18,9 @@ pub enum Format {
 /// The text of a cell: the value, or a mark for suppressed and empty cells.
 pub fn cell_text(cell: &pb::Cell, unit: pb::MetricUnit) -> String {
     match pb::DisclosureStatus::try_from(cell.status).unwrap_or(pb::DisclosureStatus::Unspecified) {
-        pb::DisclosureStatus::SuppressedPrimary => "[c]".to_string(),
+        pb::DisclosureStatus::SuppressedPrimary | pb::DisclosureStatus::SuppressedSmallBase => {
+            "[c]".to_string()
+        }
         pb::DisclosureStatus::SuppressedSecondary => "[c2]".to_string(),
         pb::DisclosureStatus::NoData => "-".to_string(),
         _ => match unit {
@@ -40,6 +42,9 @@ fn status_name(cell: &pb::Cell) -> &'static str {
         pb::DisclosureStatus::SuppressedPrimary => "suppressed",
         pb::DisclosureStatus::SuppressedSecondary => "suppressed_secondary",
         pb::DisclosureStatus::NoData => "no_data",
+        pb::DisclosureStatus::Perturbed => "perturbed",
+        pb::DisclosureStatus::ExactNotForRelease => "exact_not_for_release",
+        pb::DisclosureStatus::SuppressedSmallBase => "suppressed_small_base",
         pb::DisclosureStatus::Unspecified => "unspecified",
     }
 }
@@ -91,12 +96,19 @@ pub fn align(rows: &[Vec<String>]) -> String {
 
 /// Renders a metric table.
 pub fn render(table: &pb::MetricTable, unit: pb::MetricUnit, format: Format) -> String {
+    let exact = table.protection() == pb::Protection::ExactNotForRelease;
     match format {
+        Format::Table if exact => format!("{NOT_FOR_RELEASE}\n{}", render_table(table, unit)),
         Format::Table => render_table(table, unit),
+        Format::Csv if exact => format!("# {NOT_FOR_RELEASE}\n{}", render_csv(table)),
         Format::Csv => render_csv(table),
         Format::Json => render_json(table),
     }
 }
+
+/// The banner above every exact table (the central team's, on request).
+pub const NOT_FOR_RELEASE: &str =
+    "EXACT FIGURES, NOT FOR RELEASE: publish only suppressed or perturbed tables";
 
 /// Aligned text: a row per cell, then the totals, and the legend when cells are withheld.
 fn render_table(table: &pb::MetricTable, unit: pb::MetricUnit) -> String {
@@ -149,7 +161,8 @@ fn render_table(table: &pb::MetricTable, unit: pb::MetricUnit) -> String {
             matches!(
                 pb::DisclosureStatus::try_from(c.status),
                 Ok(pb::DisclosureStatus::SuppressedPrimary
-                    | pb::DisclosureStatus::SuppressedSecondary)
+                    | pb::DisclosureStatus::SuppressedSecondary
+                    | pb::DisclosureStatus::SuppressedSmallBase)
             )
         })
     });

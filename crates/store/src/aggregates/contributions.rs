@@ -52,6 +52,14 @@ struct StoredFact {
     n_principal_coc: i64,
     #[prost(int64, tag = "15")]
     amount: i64,
+    /// Key sums (migration 0500): absent, so 0, in facts stored before it, which that
+    /// migration rebuilt.
+    #[prost(int64, tag = "16")]
+    k_all: i64,
+    #[prost(int64, tag = "17")]
+    k_principal: i64,
+    #[prost(int64, tag = "18")]
+    k_principal_coc: i64,
 }
 
 /// One entity's contributions, encoded for `agg_entities.facts`.
@@ -75,6 +83,9 @@ fn encode_facts(c: &Contributions) -> Vec<u8> {
                 n_principal: v.n_principal,
                 n_principal_coc: v.n_principal_coc,
                 amount: v.amount,
+                k_all: v.k_all,
+                k_principal: v.k_principal,
+                k_principal_coc: v.k_principal_coc,
             })
             .collect(),
     }
@@ -108,6 +119,9 @@ fn decode_facts(bytes: &[u8]) -> Result<Contributions, StoreError> {
                     n_principal: f.n_principal,
                     n_principal_coc: f.n_principal_coc,
                     amount: f.amount,
+                    k_all: f.k_all,
+                    k_principal: f.k_principal,
+                    k_principal_coc: f.k_principal_coc,
                 },
             )
         })

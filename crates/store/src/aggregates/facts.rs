@@ -5,13 +5,18 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sqlx::Row;
-use vawg_domain::aggregate::{EntityKey, FactRecord};
+use vawg_domain::{
+    aggregate::{EntityKey, FactRecord},
+    cellkey::record_unit,
+};
 use vawg_proto::pb;
 
 use crate::{Conn, StoreError, detail::enum_value, sql::json_array};
 
-/// Columns read to rebuild a [`FactRecord`].
-const FACT_COLUMNS: &str = "record_id, category, harm_rank, course_of_conduct, event_date, \
+/// Columns read to rebuild a [`FactRecord`]. The agency and its own record id make the
+/// record's stable cell-key unit (the same for every revision).
+const FACT_COLUMNS: &str = "record_id, agency_id, source_record_id, category, harm_rank, \
+    course_of_conduct, event_date, \
     area_code, victim_pseudonym, suspect_pseudonym, police_ref_pseudonym, victim_sex, victim_age, \
     victim_ethnic_group, victim_disability, victim_immigration_status, event_kind, event_detail";
 
@@ -65,8 +70,11 @@ where
             pb::ImmigrationStatus::from_str_name,
         ),
     };
+    let agency_id: String = row.try_get("agency_id")?;
+    let source_record_id: String = row.try_get("source_record_id")?;
     Ok(Some(FactRecord {
         record_id: row.try_get("record_id")?,
+        unit: record_unit(&agency_id, &source_record_id),
         category: row.try_get("category")?,
         harm_rank: row.try_get::<i32, _>("harm_rank")?.max(0) as u32,
         course_of_conduct: row.try_get("course_of_conduct")?,

@@ -5,7 +5,8 @@ use chrono::{Duration, TimeZone, Utc};
 use super::*;
 use crate::testing::TestDatabase;
 
-fn record(id: &str, revision: u32) -> NewRecord {
+/// A crime of `id` at `revision` (a stalking with a victim and no suspect).
+pub(crate) fn record(id: &str, revision: u32) -> NewRecord {
     let event_time = Utc.with_ymd_and_hms(2025, 5, 1, 10, 0, 0).unwrap();
     NewRecord {
         source_record_id: id.into(),
@@ -44,7 +45,8 @@ fn record(id: &str, revision: u32) -> NewRecord {
     }
 }
 
-async fn with_each_backend<F, Fut>(test: F)
+/// Runs `test` on a fresh, migrated SQLite store, then on a fresh PostgreSQL one.
+pub(crate) async fn with_each_backend<F, Fut>(test: F)
 where
     F: Fn(Store) -> Fut,
     Fut: std::future::Future<Output = ()>,
