@@ -98,7 +98,10 @@ async fn not_found_everywhere(backend: Backend) {
     ];
     for (rpc, (c, message)) in calls {
         assert_eq!(c, Code::NotFound, "{rpc}: {message}");
-        assert!(!message.is_empty(), "{rpc}: a NOT_FOUND says what was not found");
+        assert!(
+            !message.is_empty(),
+            "{rpc}: a NOT_FOUND says what was not found"
+        );
     }
     app.stop().await;
 }

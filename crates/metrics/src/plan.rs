@@ -247,7 +247,8 @@ fn protection_of(
     query: &pb::MetricQuery,
 ) -> Result<pb::Protection, MetricsError> {
     use pb::Protection as P;
-    let asked = P::try_from(query.protection).map_err(|_| invalid("protection", "unknown value"))?;
+    let asked =
+        P::try_from(query.protection).map_err(|_| invalid("protection", "unknown value"))?;
     if caller.agency_kind == AgencyKind::CentralAnalyst {
         return Ok(match asked {
             P::Unspecified => P::Suppression,

@@ -231,9 +231,7 @@ impl crate::Store {
     /// Every row of the aggregate table (for consistency checks).
     pub async fn all_aggregates(&self) -> Result<BTreeMap<FactKey, FactValue>, StoreError> {
         self.settle_aggregates().await?;
-        let sql = format!(
-            "SELECT {KEY_COLUMNS}, {VALUE_COLUMNS} FROM agg_counts WHERE {LIVE}"
-        );
+        let sql = format!("SELECT {KEY_COLUMNS}, {VALUE_COLUMNS} FROM agg_counts WHERE {LIVE}");
         let mut out = BTreeMap::new();
         crate::dispatch_pool!(self.pool(), |p| {
             for row in sqlx::query(&sql).fetch_all(p).await? {

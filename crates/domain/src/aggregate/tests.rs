@@ -262,9 +262,18 @@ fn unit_keys_are_stable_across_revisions_and_reclassification() {
     };
     let (e1, e2) = (relationship(&crime), relationship(&revised));
     assert_ne!(e1.as_text(), e2.as_text());
-    assert_eq!(unit_of(&e1, std::slice::from_ref(&crime)), Some(crime.unit.clone()));
-    let k1 = total(&contributions(&e1, &[crime.clone()], &secret()), "recorded_crimes");
-    let k2 = total(&contributions(&e2, &[revised], &secret()), "recorded_crimes");
+    assert_eq!(
+        unit_of(&e1, std::slice::from_ref(&crime)),
+        Some(crime.unit.clone())
+    );
+    let k1 = total(
+        &contributions(&e1, &[crime.clone()], &secret()),
+        "recorded_crimes",
+    );
+    let k2 = total(
+        &contributions(&e2, &[revised], &secret()),
+        "recorded_crimes",
+    );
     assert_eq!(k1, k2);
     assert_eq!(k1.k_all, key_of(&crime.unit));
 }

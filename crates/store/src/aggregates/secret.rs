@@ -20,6 +20,7 @@ async fn load(store: &Store) -> Result<CellKeySecret, StoreError> {
     let bytes: Option<Vec<u8>> = crate::dispatch_pool!(store.pool(), |p| {
         sqlx::query_scalar(sql).fetch_optional(p).await?
     });
-    let bytes = bytes.ok_or_else(|| StoreError::Corrupt("the cell-key secret is missing".into()))?;
+    let bytes =
+        bytes.ok_or_else(|| StoreError::Corrupt("the cell-key secret is missing".into()))?;
     CellKeySecret::new(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
 }

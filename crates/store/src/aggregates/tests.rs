@@ -42,7 +42,10 @@ async fn the_migration_draws_one_secret_and_keys_follow_their_unit_across_a_revi
         let record_key = i64::from(secret.unit_key(&record_unit("police-1", "a")));
         let case_key = i64::from(secret.unit_key("case:ref-a"));
 
-        store.ingest("police-1", vec![record("a", 1)]).await.unwrap();
+        store
+            .ingest("police-1", vec![record("a", 1)])
+            .await
+            .unwrap();
         assert_eq!(
             cells(&store, "recorded_crimes").await,
             vec![("stalking".into(), String::new(), 1, record_key)]
@@ -99,7 +102,10 @@ async fn upgrade_rebuilds_the_aggregates_with_keys(store: Store) {
         .ingest("police-1", vec![record("a", 1), record("b", 1)])
         .await
         .unwrap();
-    store.ingest("police-1", vec![record("a", 2)]).await.unwrap();
+    store
+        .ingest("police-1", vec![record("a", 2)])
+        .await
+        .unwrap();
     // As if the aggregator had drained the queue into unkeyed aggregates.
     let stale = [
         "DELETE FROM agg_queue",
