@@ -277,6 +277,9 @@ mod tests {
 
     use proptest::prelude::*;
 
+    use sha2::Digest;
+
+    use super::table::{bounded, deviations};
     use super::*;
 
     const SECRET: &[u8] = b"a test secret of at least 32 bytes, not the hub's";

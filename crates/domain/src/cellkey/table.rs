@@ -11,11 +11,11 @@ use super::*;
 /// 256 cell keys.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PerturbationRow {
-    count: u64,
+    pub(super) count: u64,
     /// How many of the 256 keys give each deviation `-D..=D` (index `deviation + D`).
-    slots: [u16; WIDTH],
+    pub(super) slots: [u16; WIDTH],
     /// The noise of each key for this count (the row's slots in the count's key layout).
-    noise_by_key: [i8; KEY_RANGE],
+    pub(super) noise_by_key: [i8; KEY_RANGE],
 }
 
 impl PerturbationRow {
@@ -182,7 +182,7 @@ impl PerturbationTable {
 
     /// Generates a table with maximum noise [`MAX_PERTURBATION`], variance `v`, small-count
     /// limit `js` and rows `0..=n_max`. `None` when the constraints cannot be met.
-    fn generate(v: f64, js: u64, n_max: u64) -> Option<PerturbationTable> {
+    pub(super) fn generate(v: f64, js: u64, n_max: u64) -> Option<PerturbationTable> {
         let d = MAX_PERTURBATION as i64;
         if n_max < MAX_PERTURBATION + js + 1 || v.is_nan() || v <= 0.0 {
             return None;
@@ -233,7 +233,7 @@ impl PerturbationTable {
 }
 
 /// The deviations `-D..=D` in order.
-fn deviations() -> impl Iterator<Item = i64> {
+pub(super) fn deviations() -> impl Iterator<Item = i64> {
     let d = MAX_PERTURBATION as i64;
     -d..=d
 }
@@ -278,7 +278,7 @@ fn splitmix64(state: &mut u64) -> u64 {
 }
 
 /// A uniform draw from `0..n` (Lemire's multiply-and-reject: no modulo bias).
-fn bounded(state: &mut u64, n: u64) -> u64 {
+pub(super) fn bounded(state: &mut u64, n: u64) -> u64 {
     let threshold = n.wrapping_neg() % n;
     loop {
         let product = u128::from(splitmix64(state)) * u128::from(n);
