@@ -9,7 +9,7 @@ use vawg_e2e::{Agency, Backend, TestApp};
 use vawg_proto::pb;
 
 use crate::{
-    fault_disk_full::Tmpfs,
+    fault_disk_full::hub_on_tmpfs,
     ingest_common::{MET, MET_ID, crime},
 };
 
@@ -161,22 +161,10 @@ fn fill(dir: &std::path::Path, name: &str) {
 /// must answer again, without a restart.
 #[tokio::test]
 async fn errors_a_full_disk_is_resource_exhausted_on_every_service() {
-    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     let scratch = tempfile::tempdir().unwrap();
-    let Some(disk) = Tmpfs::mount(scratch.path().join("disk"), "8m") else {
-        eprintln!("SKIPPED: mounting a tmpfs needs root; disk-full not exercised");
+    let Some((disk, app)) = hub_on_tmpfs(&scratch, "8m").await else {
         return;
     };
-    let target = disk.0.join("hub.db");
-    let app = TestApp::spawn_with(Backend::Sqlite, move |s| {
-        let path = s
-            .database_url
-            .strip_prefix("sqlite://")
-            .unwrap()
-            .to_string();
-        std::os::unix::fs::symlink(&target, path).unwrap();
-    })
-    .await;
     let met = app.agency(MET_ID, AgencyKind::Police, &[MET]).await;
     let central = app
         .agency("central-analysts", AgencyKind::CentralAnalyst, &[])

@@ -44,17 +44,20 @@ impl Drop for Tmpfs {
     }
 }
 
-#[tokio::test]
-async fn fault_sqlite_disk_full_is_a_clear_error_and_corrupts_nothing() {
-    // The hub's log in the test output, for when this fails.
+/// A hub on SQLite whose database lives on a tmpfs of `size` under `scratch`, or `None` (having
+/// said so) where mounting needs root. The hub's database file is a symlink onto the tmpfs
+/// (SQLite follows it, and puts its WAL beside the real file), so the test harness's own store
+/// sees the same database.
+pub(crate) async fn hub_on_tmpfs(
+    scratch: &tempfile::TempDir,
+    size: &str,
+) -> Option<(Tmpfs, TestApp)> {
+    // The hub's log in the test output, for when a test fails.
     let _ = tracing_subscriber::fmt().with_test_writer().try_init();
-    let scratch = tempfile::tempdir().unwrap();
-    let Some(disk) = Tmpfs::mount(scratch.path().join("disk"), "1536k") else {
+    let Some(disk) = Tmpfs::mount(scratch.path().join("disk"), size) else {
         eprintln!("SKIPPED: mounting a tmpfs needs root; disk-full not exercised");
-        return;
+        return None;
     };
-    // The hub's database file is a symlink onto the tmpfs (SQLite follows it, and puts its
-    // WAL beside the real file), so the test harness's own store sees the same database.
     let target = disk.0.join("hub.db");
     let app = TestApp::spawn_with(Backend::Sqlite, move |s| {
         let path = s
@@ -65,6 +68,15 @@ async fn fault_sqlite_disk_full_is_a_clear_error_and_corrupts_nothing() {
         std::os::unix::fs::symlink(&target, path).unwrap();
     })
     .await;
+    Some((disk, app))
+}
+
+#[tokio::test]
+async fn fault_sqlite_disk_full_is_a_clear_error_and_corrupts_nothing() {
+    let scratch = tempfile::tempdir().unwrap();
+    let Some((disk, app)) = hub_on_tmpfs(&scratch, "1536k").await else {
+        return;
+    };
     let url = app.database_url.clone();
     let store = Store::connect(&url).await.unwrap();
     let met = app.agency(MET_ID, AgencyKind::Police, &[MET]).await;
