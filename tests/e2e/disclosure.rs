@@ -274,3 +274,50 @@ async fn disclosure_attacks_recover_no_small_value_sqlite() {
 async fn disclosure_attacks_recover_no_small_value_postgres() {
     attacks(Backend::Postgres).await;
 }
+
+/// Differencing by area set: {A, B} minus {A}. A force serving two areas has ten crimes in one
+/// and one in the other; the small area's cell is the same whether asked for alone or as a row
+/// of the two-area table, and no total pins it.
+#[tokio::test]
+async fn disclosure_area_set_differencing_recovers_nothing() {
+    const CITY: &str = "E23000002";
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let police = app.agency(MET_ID, AgencyKind::Police, &[MET, CITY]).await;
+    let mut records = Vec::new();
+    for i in 0..10 {
+        let mut r = crime(&format!("met-{i}"), 1);
+        r.victim = Some(victim(&format!("M{i}"), pb::ImmigrationStatus::Secure));
+        set_month(&mut r, 1);
+        records.push(r);
+    }
+    let mut city = crime("city-1", 1);
+    city.victim = Some(victim("C1", pb::ImmigrationStatus::Insecure));
+    city.area.as_mut().unwrap().gss_code = CITY.into();
+    set_month(&mut city, 1);
+    records.push(city);
+    police
+        .ingest()
+        .submit_batch(pb::SubmitBatchRequest { records })
+        .await
+        .expect("submitted");
+
+    let areas = |codes: &[&str], by_area: bool| {
+        let mut q = query(
+            &[],
+            (1, 1),
+            if by_area { &[pb::Breakdown::Area] } else { &[] },
+        );
+        q.area_codes = codes.iter().map(|c| c.to_string()).collect();
+        q
+    };
+    let (by_area, both) = cells(&ask(&police, areas(&[MET, CITY], true)).await);
+    let (_, met) = cells(&ask(&police, areas(&[MET], false)).await);
+    let (_, city) = cells(&ask(&police, areas(&[CITY], false)).await);
+    assert_protected(both, 11, "{A, B}");
+    assert_protected(met, 10, "{A}");
+    assert_protected(city, 1, "{B}");
+    assert_protected(by_area[CITY], 1, "B as a row");
+    assert_eq!(by_area[CITY], city, "the same cell, the same value");
+    assert_eq!(by_area[MET], met, "the same cell, the same value");
+    app.stop().await;
+}
