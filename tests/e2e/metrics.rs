@@ -531,6 +531,53 @@ async fn linked_justice_metrics(backend: Backend) {
     assert_eq!(stages.get("2_referred"), Some(&10.0));
     assert_eq!(stages.get("3_charged"), Some(&5.0));
     assert_eq!(stages.get("4_prosecuted"), None);
+
+    // The same rates asked by the police force come from perturbed inputs only (no exact base
+    // beside a protected numerator: docs/disclosure.md §2.6): the charge rate is a perturbed
+    // count of charges over a perturbed count of referrals (true 5 / 10), withheld when the
+    // perturbed base is under 10.
+    let mut agency = police.metrics();
+    let t = agency
+        .query_metric(run("charge_rate", ""))
+        .await
+        .unwrap()
+        .into_inner()
+        .table
+        .unwrap();
+    let cell = t.totals[0].cell.unwrap();
+    match cell.status() {
+        pb::DisclosureStatus::SuppressedSmallBase => assert_eq!((cell.value, cell.base), (0.0, 0)),
+        pb::DisclosureStatus::Perturbed => {
+            assert!((10..=15).contains(&cell.base), "{cell:?}");
+            let charged = (cell.value * cell.base as f64).round();
+            assert!(
+                (cell.value * cell.base as f64 - charged).abs() < 1e-6,
+                "the numerator is a whole perturbed count: {cell:?}"
+            );
+            assert!(
+                charged == 0.0 || (5.0..=10.0).contains(&charged),
+                "{cell:?}"
+            );
+        }
+        s => panic!("charge rate released as {s:?}"),
+    }
+    // Days from referral to charge rest on five charges; the base is the perturbed count, and
+    // the statistics are withheld unless it is at least 10.
+    for statistic in ["mean", "median", "p90"] {
+        let t = agency
+            .query_metric(run("referral_to_charge_days", statistic))
+            .await
+            .unwrap()
+            .into_inner()
+            .table
+            .unwrap();
+        let cell = t.totals[0].cell.unwrap();
+        assert!(
+            cell.status() == pb::DisclosureStatus::SuppressedSmallBase
+                || (cell.status() == pb::DisclosureStatus::Perturbed && cell.base >= 10),
+            "{statistic}: {cell:?}"
+        );
+    }
     app.stop().await;
 }
 
