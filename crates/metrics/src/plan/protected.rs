@@ -88,12 +88,7 @@ impl Plan {
         &self,
         grouped: &BTreeMap<Vec<String>, KeyedCount>,
     ) -> BTreeMap<String, KeyedCount> {
-        let mut totals: BTreeMap<String, KeyedCount> = BTreeMap::new();
-        for (c, v) in grouped {
-            let t = totals.entry(c[0].clone()).or_default();
-            *t = t.merge(*v);
-        }
-        totals
+        self.margins(grouped, |t, v| *t = t.merge(*v))
     }
 
     /// Counts, perturbed or exact.
@@ -188,15 +183,13 @@ impl Plan {
             .iter()
             .map(|(c, (h, base))| (c.clone(), cell(h, *base)))
             .collect();
-        let mut totals: BTreeMap<String, (BTreeMap<i64, u64>, KeyedCount)> = BTreeMap::new();
-        for (c, (h, base)) in &hist {
-            let (th, tb) = totals.entry(c[0].clone()).or_default();
-            for (b, n) in h {
-                *th.entry(*b).or_default() += n;
-            }
-            *tb = tb.merge(*base);
-        }
-        let totals = totals
+        let totals = self
+            .margins(&hist, |(th, tb), (h, base)| {
+                for (b, n) in h {
+                    *th.entry(*b).or_default() += n;
+                }
+                *tb = tb.merge(*base);
+            })
             .into_iter()
             .map(|(p, (h, base))| (self.total_coords(p), cell(&h, base)))
             .collect();

@@ -192,7 +192,8 @@ impl Plan {
         grouped.keys().map(|c| c[0].clone()).collect()
     }
 
-    fn margins<T: Clone + Default>(
+    /// Per-period totals of grouped cells, summed with `add`.
+    pub(crate) fn margins<T: Clone + Default>(
         &self,
         grouped: &BTreeMap<Vec<String>, T>,
         add: impl Fn(&mut T, &T),
