@@ -222,10 +222,14 @@ async fn attacks(backend: Backend) {
         assert_eq!(t.totals[0].cell.unwrap().value, both_total);
     }
 
-    // An agency cannot ask for exact or suppressed tables.
-    for p in [
-        pb::Protection::ExactNotForRelease,
-        pb::Protection::Suppression,
+    // An agency cannot ask for exact figures; nobody gets suppression on the flexible path
+    // (it is for the fixed publication tables).
+    for (p, code) in [
+        (
+            pb::Protection::ExactNotForRelease,
+            tonic::Code::PermissionDenied,
+        ),
+        (pb::Protection::Suppression, tonic::Code::InvalidArgument),
     ] {
         let mut q = query(&[], (1, 3), &[]);
         q.protection = p as i32;
@@ -234,19 +238,23 @@ async fn attacks(backend: Backend) {
             .query_metric(pb::QueryMetricRequest { query: Some(q) })
             .await
             .expect_err("refused");
-        assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+        assert_eq!(status.code(), code, "{status:?}");
     }
 
-    // The central team: suppressed tables by default, exact figures marked not for release on
-    // request, and the request is audited.
+    // The central team: exact figures marked not for release by default, what agencies see on
+    // request, and the protection asked is audited.
     let central = app
         .agency("central-analysis", AgencyKind::CentralAnalyst, &[])
         .await;
-    let t = ask(&central, query(&["rape"], (1, 3), &by_status)).await;
-    assert_eq!(t.protection(), pb::Protection::Suppression);
-    let mut exact = query(&["stalking", "rape"], (1, 3), &by_status);
-    exact.protection = pb::Protection::ExactNotForRelease as i32;
-    let t = ask(&central, exact).await;
+    let mut perturbed = query(&["rape"], (1, 3), &by_status);
+    perturbed.protection = pb::Protection::CellKeyPerturbation as i32;
+    let t = ask(&central, perturbed).await;
+    assert_eq!(t.protection(), pb::Protection::CellKeyPerturbation);
+    assert_eq!(
+        t, first,
+        "the central team's perturbed table is the agencies' table, cell for cell"
+    );
+    let t = ask(&central, query(&["stalking", "rape"], (1, 3), &by_status)).await;
     assert_eq!(t.protection(), pb::Protection::ExactNotForRelease);
     assert!(t.notes.iter().any(|n| n.contains("NOT FOR RELEASE")));
     let total = t.totals[0].cell.unwrap();
@@ -258,7 +266,7 @@ async fn attacks(backend: Backend) {
         .wait_for_audit(|e| {
             e.agency_id == "central-analysis"
                 && e.reason
-                    .contains("protection asked PROTECTION_EXACT_NOT_FOR_RELEASE")
+                    .contains("protection asked PROTECTION_UNSPECIFIED, given PROTECTION_EXACT_NOT_FOR_RELEASE")
         })
         .await;
     assert!(audited.allowed);

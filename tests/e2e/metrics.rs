@@ -289,7 +289,7 @@ async fn scopes_and_counting_rules(backend: Backend) {
             .unwrap();
         assert_eq!(
             total(&table),
-            (want, pb::DisclosureStatus::Released),
+            (want, pb::DisclosureStatus::ExactNotForRelease),
             "{scope:?} {rule:?}"
         );
     }
@@ -341,7 +341,7 @@ async fn scopes_and_counting_rules(backend: Backend) {
         .into_inner()
         .table
         .unwrap();
-    assert_eq!(total(&table), (28.0, pb::DisclosureStatus::Released));
+    assert_eq!(total(&table), (28.0, pb::DisclosureStatus::ExactNotForRelease));
     let cells: BTreeMap<String, (f64, i32)> = table
         .rows
         .iter()
@@ -352,10 +352,10 @@ async fn scopes_and_counting_rules(backend: Backend) {
             )
         })
         .collect();
-    assert_eq!(cells["rape"], (7.0, pb::DisclosureStatus::Released as i32));
+    assert_eq!(cells["rape"], (7.0, pb::DisclosureStatus::ExactNotForRelease as i32));
     assert_eq!(
         cells["domestic_abuse"],
-        (5.0, pb::DisclosureStatus::Released as i32)
+        (5.0, pb::DisclosureStatus::ExactNotForRelease as i32)
     );
     let table = metrics
         .query_metric(by_category(R::PrincipalCrime))
@@ -495,7 +495,7 @@ async fn linked_justice_metrics(backend: Backend) {
             .unwrap();
         assert_eq!(
             total(&t),
-            (want, pb::DisclosureStatus::Released),
+            (want, pb::DisclosureStatus::ExactNotForRelease),
             "{statistic}"
         );
     }
@@ -506,7 +506,7 @@ async fn linked_justice_metrics(backend: Backend) {
         .into_inner()
         .table
         .unwrap();
-    assert_eq!(total(&t), (0.5, pb::DisclosureStatus::Released));
+    assert_eq!(total(&t), (0.5, pb::DisclosureStatus::ExactNotForRelease));
 
     // The funnel: 10 recorded, 10 referred, 5 charged, none prosecuted yet.
     let mut q = query(
@@ -651,24 +651,23 @@ async fn small_counts_are_suppressed_and_agencies_read_only_their_own_areas() {
         .into_inner()
         .table
         .unwrap();
+    // The central team's flexible queries are exact, and every cell and the table say they are
+    // not for release.
     let cells: BTreeMap<String, pb::Cell> = t
         .rows
         .iter()
         .map(|r| (r.dimensions[1].value.clone(), r.cell.unwrap()))
         .collect();
+    assert_eq!(t.protection(), pb::Protection::ExactNotForRelease);
     assert_eq!(
-        cells[CITY].status,
-        pb::DisclosureStatus::SuppressedPrimary as i32
+        (cells[CITY].value, cells[CITY].status()),
+        (3.0, pb::DisclosureStatus::ExactNotForRelease)
     );
-    assert_eq!(cells[CITY].value, 0.0, "a suppressed cell carries no value");
-    // The total (23) is published, so the Met's 20 must go too, or 23 - 20 gives the City's 3.
-    assert_eq!(
-        cells[MET].status,
-        pb::DisclosureStatus::SuppressedSecondary as i32
-    );
-    assert_eq!(total(&t), (23.0, pb::DisclosureStatus::Released));
+    assert_eq!(cells[MET].value, 20.0);
+    assert_eq!(total(&t), (23.0, pb::DisclosureStatus::ExactNotForRelease));
+    assert!(t.notes.iter().any(|n| n.contains("NOT FOR RELEASE")));
 
-    // Rounding to base 5 on request.
+    // A rounding base is ignored on the flexible path, and the table says so.
     let mut rounded = q.clone();
     rounded.breakdowns.clear();
     rounded.rounding_base = 5;
@@ -682,7 +681,116 @@ async fn small_counts_are_suppressed_and_agencies_read_only_their_own_areas() {
         .into_inner()
         .table
         .unwrap();
-    assert_eq!(total(&t), (25.0, pb::DisclosureStatus::Rounded));
+    assert_eq!(total(&t), (23.0, pb::DisclosureStatus::ExactNotForRelease));
+    assert_eq!(t.rounding_base, 0);
+    assert!(t.notes.iter().any(|n| n.contains("rounding_base was ignored")));
+
+    // Suppression is for the fixed publication tables only: asking for it on the flexible path
+    // is refused, naming the field and the way to the tables.
+    let mut suppressed = q.clone();
+    suppressed.protection = pb::Protection::Suppression as i32;
+    let e = central
+        .metrics()
+        .query_metric(pb::QueryMetricRequest {
+            query: Some(suppressed),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(
+        e.message().starts_with("protection:") && e.message().contains("GetPublicationTable"),
+        "{}",
+        e.message()
+    );
+
+    // The publication table by force and category for 2024-25: the City's 3 is withheld, and
+    // the Met's 20 with it, or the published national total (23) less 20 would give 3. Both
+    // carry the GSS symbol [c] and no value; the national total is spared.
+    let publication = |fy: &str| pb::GetPublicationTableRequest {
+        table_id: "recorded_crimes_by_force_and_category".into(),
+        financial_year: fy.into(),
+    };
+    let p = central
+        .metrics()
+        .get_publication_table(publication("2024-25"))
+        .await
+        .unwrap()
+        .into_inner();
+    let t = p.table.unwrap();
+    assert_eq!(t.protection(), pb::Protection::Suppression);
+    assert_eq!(t.suppression_threshold, 5);
+    let cell = |area: &str, category: &str| -> pb::Cell {
+        t.rows
+            .iter()
+            .find(|r| {
+                r.dimensions[0].value == "2024-25"
+                    && r.dimensions[1].value == area
+                    && r.dimensions[2].value == category
+            })
+            .and_then(|r| r.cell)
+            .unwrap_or_else(|| panic!("no row {area} {category}"))
+    };
+    let city_cell = cell(CITY, "domestic_abuse");
+    assert_eq!(
+        (city_cell.value, city_cell.base, city_cell.status(), city_cell.symbol()),
+        (
+            0.0,
+            0,
+            pb::DisclosureStatus::SuppressedPrimary,
+            pb::GssSymbol::Confidential
+        )
+    );
+    let met_cell = cell(MET, "domestic_abuse");
+    assert_eq!(
+        (met_cell.value, met_cell.status(), met_cell.symbol()),
+        (
+            0.0,
+            pb::DisclosureStatus::SuppressedSecondary,
+            pb::GssSymbol::Confidential
+        )
+    );
+    assert_eq!(
+        cell("*", "domestic_abuse").value,
+        23.0,
+        "the national figure for the category is a headline and is released"
+    );
+    assert_eq!(total(&t), (23.0, pb::DisclosureStatus::Released));
+
+    // Agencies read figures through QueryMetric; unknown tables and malformed years are named.
+    let e = met
+        .metrics()
+        .get_publication_table(publication("2024-25"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    let e = central
+        .metrics()
+        .get_publication_table(publication("2024/25"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().starts_with("financial_year:"), "{}", e.message());
+    let e = central
+        .metrics()
+        .get_publication_table(pb::GetPublicationTableRequest {
+            table_id: "no_such_table".into(),
+            financial_year: "2024-25".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    let listed = met
+        .metrics()
+        .list_publication_tables(pb::ListPublicationTablesRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        listed
+            .tables
+            .iter()
+            .any(|t| t.id == "recorded_crimes_by_force_and_category")
+    );
 
     // The Met may read its own area and national figures, not the City's breakdown.
     let mut own = q.clone();
@@ -772,7 +880,7 @@ async fn small_counts_are_suppressed_and_agencies_read_only_their_own_areas() {
         t.rows.iter().all(|r| r.dimensions[1].value != CITY),
         "a withdrawn area must not read as a released zero"
     );
-    assert_eq!(total(&t), (20.0, pb::DisclosureStatus::Released));
+    assert_eq!(total(&t), (20.0, pb::DisclosureStatus::ExactNotForRelease));
     assert_eq!(
         app.store().all_aggregates().await.unwrap(),
         vawg_store::aggregates::recompute_all(app.store())

@@ -60,7 +60,7 @@ fn intended_action(rpc: &str) -> Action {
         ("vawg.v1.IngestService", "SubmitBatch" | "StreamRecords" | "RetractRecord") => {
             Action::Submit
         }
-        ("vawg.v1.MetricsService", "ListMetrics" | "QueryMetric" | "CompareDefinitions") => {
+        ("vawg.v1.MetricsService", "ListMetrics" | "QueryMetric" | "CompareDefinitions" | "ListPublicationTables" | "GetPublicationTable") => {
             Action::ReadAggregates
         }
         ("vawg.v1.ExchangeService", "RequestRecords") => Action::ReadRecords,

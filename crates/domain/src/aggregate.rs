@@ -37,6 +37,7 @@ use crate::{
 mod case;
 pub mod catalogue;
 mod people;
+pub mod publication;
 mod record;
 mod unit;
 

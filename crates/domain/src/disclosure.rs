@@ -94,12 +94,47 @@ pub struct ControlledCell {
     pub status: CellStatus,
 }
 
+/// Values that complementary (secondary) suppression spares wherever a smaller complement
+/// exists: a publication's headline categories, for instance. Per dimension of the cube.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Headlines {
+    values: BTreeMap<usize, BTreeSet<String>>,
+}
+
+impl Headlines {
+    /// No headline values: complements are chosen by size alone.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Marks `values` of dimension `dim` as headline values.
+    pub fn with(mut self, dim: usize, values: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.values
+            .entry(dim)
+            .or_default()
+            .extend(values.into_iter().map(Into::into));
+        self
+    }
+
+    /// Whether a cell shows a headline figure: any of its coordinates is a headline value, or
+    /// it is a total over every dimension but the first (the period): a national total.
+    fn is_headline(&self, coords: &[String]) -> bool {
+        let national_total = coords.len() > 1 && coords[1..].iter().all(|c| c == TOTAL);
+        national_total
+            || coords
+                .iter()
+                .enumerate()
+                .any(|(d, c)| self.values.get(&d).is_some_and(|v| v.contains(c)))
+    }
+}
+
 /// A count cube with every margin, under control.
 #[derive(Clone, Debug)]
 pub struct ControlledCube {
     dims: usize,
     cells: BTreeMap<Vec<String>, (u64, CellStatus)>,
     rules: DisclosureRules,
+    headlines: Headlines,
 }
 
 impl ControlledCube {
@@ -110,6 +145,19 @@ impl ControlledCube {
     pub fn control(
         finest: impl IntoIterator<Item = (Vec<String>, u64)>,
         rules: DisclosureRules,
+    ) -> ControlledCube {
+        Self::control_sparing(finest, rules, Headlines::none())
+    }
+
+    /// As [`ControlledCube::control`], choosing complementary cells to lose as little as
+    /// possible: along each line that needs a complement, a cell that is not a headline figure
+    /// before one that is, then the smallest non-zero cell, and the line's total only when no
+    /// member is left. Lines are settled from the most detailed level of the table up, so
+    /// complements fall in the detailed cells wherever they can.
+    pub fn control_sparing(
+        finest: impl IntoIterator<Item = (Vec<String>, u64)>,
+        rules: DisclosureRules,
+        headlines: Headlines,
     ) -> ControlledCube {
         let mut cells: BTreeMap<Vec<String>, (u64, CellStatus)> = BTreeMap::new();
         let mut dims = None;
@@ -142,7 +190,12 @@ impl ControlledCube {
                 *status = CellStatus::SuppressedPrimary;
             }
         }
-        let mut cube = ControlledCube { dims, cells, rules };
+        let mut cube = ControlledCube {
+            dims,
+            cells,
+            rules,
+            headlines,
+        };
         cube.secondary_suppression();
         cube
     }
@@ -174,7 +227,10 @@ impl ControlledCube {
         if self.rules.threshold <= 1 {
             return;
         }
-        let lines = self.lines();
+        let mut lines = self.lines();
+        // The most detailed lines first: a line's level is how many of its members'
+        // coordinates are totals.
+        lines.sort_by_key(|line| line[1].iter().filter(|c| *c == TOTAL).count());
         loop {
             let mut changed = false;
             for line in &lines {
@@ -198,14 +254,15 @@ impl ControlledCube {
                 if safe {
                     continue;
                 }
-                // Withhold the smallest released member (non-zero first: a withheld zero adds
-                // no uncertainty about the sum); if none is left, the total.
+                // Withhold a released member that is not a headline figure before one that is,
+                // then the smallest (non-zero first: a withheld zero adds no uncertainty about
+                // the sum); if none is left, the total.
                 let candidate = line[1..]
                     .iter()
                     .filter(|k| !self.cells[*k].1.is_suppressed())
                     .min_by_key(|k| {
                         let v = self.cells[*k].0;
-                        (v == 0, v, (*k).clone())
+                        (self.headlines.is_headline(k), v == 0, v, (*k).clone())
                     })
                     .cloned()
                     .or_else(|| total_released.then(|| line[0].clone()));
@@ -394,22 +451,109 @@ mod tests {
         })
     }
 
+    /// The quarterly national table of the issue: four quarters by category, with three
+    /// domestic homicides in one quarter and two in another.
+    fn quarterly(categories: &[(&str, [u64; 4])]) -> ControlledCube {
+        let finest = categories.iter().flat_map(|(c, counts)| {
+            counts
+                .iter()
+                .enumerate()
+                .map(move |(q, n)| (k(&[&format!("Q{}", q + 1), c]), *n))
+        });
+        ControlledCube::control_sparing(
+            finest,
+            DisclosureRules::default(),
+            Headlines::none().with(1, ["rape", "domestic_abuse"]),
+        )
+    }
+
+    fn withheld(cube: &ControlledCube) -> Vec<Vec<String>> {
+        cube.cells()
+            .filter(|(_, c)| c.status.is_suppressed())
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    #[test]
+    fn complements_spare_headline_categories_and_totals_when_a_smaller_complement_exists() {
+        let cube = quarterly(&[
+            ("domestic_homicide", [3, 6, 2, 7]),
+            ("rape", [20, 25, 18, 22]),
+            ("domestic_abuse", [900, 880, 910, 950]),
+            ("stalking", [40, 45, 38, 50]),
+        ]);
+        // Without headlines, the smallest complement in Q1 and Q3 would be rape (20 and 18).
+        // With them, stalking is withheld instead, and no headline figure is lost.
+        assert_eq!(
+            withheld(&cube),
+            vec![
+                k(&["Q1", "domestic_homicide"]),
+                k(&["Q1", "stalking"]),
+                k(&["Q3", "domestic_homicide"]),
+                k(&["Q3", "stalking"]),
+            ]
+        );
+        let plain = ControlledCube::control(
+            cube.cells.iter().filter(|(k, _)| !k.contains(&TOTAL.to_string())).map(|(k, v)| (k.clone(), v.0)),
+            DisclosureRules::default(),
+        );
+        assert!(withheld(&plain).contains(&k(&["Q1", "rape"])), "the old choice");
+    }
+
+    #[test]
+    fn a_headline_is_withheld_only_when_nothing_smaller_can_protect_the_cell() {
+        let cube = quarterly(&[
+            ("domestic_homicide", [3, 6, 7, 8]),
+            ("rape", [20, 25, 18, 22]),
+            ("domestic_abuse", [900, 880, 910, 950]),
+        ]);
+        let w = withheld(&cube);
+        assert!(w.contains(&k(&["Q1", "domestic_homicide"])));
+        // Q1's line has only headline complements: the smaller, rape, is the one withheld.
+        assert!(w.contains(&k(&["Q1", "rape"])));
+        assert!(!w.contains(&k(&["Q1", "domestic_abuse"])));
+        // Totals are never the complement while a member can be.
+        assert!(w.iter().all(|c| !c.contains(&TOTAL.to_string())));
+    }
+
+    /// No withheld value can be recovered by one subtraction along any line of the cube, and
+    /// what the withheld members of a line add up to is never a small count.
+    fn check_safe(cube: &ControlledCube, threshold: u64) -> Result<(), TestCaseError> {
+        for line in cube.lines() {
+            let statuses: Vec<_> = line.iter().map(|c| cube.get(c).unwrap().status).collect();
+            let withheld = statuses.iter().filter(|s| s.is_suppressed()).count();
+            prop_assert_ne!(withheld, 1, "line {:?} has exactly one withheld cell", line);
+            if withheld > 0 && !statuses[0].is_suppressed() {
+                let sum: u64 = line[1..]
+                    .iter()
+                    .filter(|c| cube.get(c).unwrap().status.is_suppressed())
+                    .map(|c| cube.cells[c].0)
+                    .sum();
+                prop_assert!(
+                    !(sum > 0 && sum < threshold),
+                    "withheld members of {:?} sum to {}",
+                    line,
+                    sum
+                );
+            }
+        }
+        Ok(())
+    }
+
     proptest! {
-        /// No withheld value can be recovered by one subtraction along any line of the cube,
-        /// and what the withheld members of a line add up to is never a small count.
         #[test]
         fn no_suppressed_value_is_derivable_from_released_totals((cells, threshold) in table()) {
             let rules = DisclosureRules { threshold, rounding_base: 0 };
-            let cube = ControlledCube::control(cells, rules);
-            for line in cube.lines() {
-                let statuses: Vec<_> = line.iter().map(|c| cube.get(c).unwrap().status).collect();
-                let withheld = statuses.iter().filter(|s| s.is_suppressed()).count();
-                prop_assert_ne!(withheld, 1, "line {:?} has exactly one withheld cell", line);
-                if withheld > 0 && !statuses[0].is_suppressed() {
-                    let sum: u64 = line[1..].iter().filter(|c| cube.get(c).unwrap().status.is_suppressed()).map(|c| cube.cells[c].0).sum();
-                    prop_assert!(!(sum > 0 && sum < threshold), "withheld members of {:?} sum to {}", line, sum);
-                }
-            }
+            check_safe(&ControlledCube::control(cells, rules), threshold)?;
+        }
+
+        /// Sparing headlines changes which cells are complements, never whether the table is safe.
+        #[test]
+        fn sparing_headlines_keeps_every_table_safe((cells, threshold) in table(), spared in 0usize..4) {
+            let rules = DisclosureRules { threshold, rounding_base: 0 };
+            let dims = cells[0].0.len();
+            let headlines = (0..dims).fold(Headlines::none(), |h, d| h.with(d, [format!("v{}", (spared + d) % 4)]));
+            check_safe(&ControlledCube::control_sparing(cells, rules, headlines), threshold)?;
         }
 
         /// Every small count is withheld; every released value is the true value.

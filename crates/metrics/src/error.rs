@@ -22,6 +22,9 @@ pub enum MetricsError {
     /// The metric does not exist.
     #[error("metric '{0}' is not in the catalogue")]
     UnknownMetric(String),
+    /// The publication table does not exist.
+    #[error("publication table '{0}' is not one of the fixed publication tables (ListPublicationTables)")]
+    UnknownPublication(String),
     /// The caller may not read what it asked for.
     #[error("{0}")]
     Forbidden(String),
@@ -40,7 +43,9 @@ impl ServiceError for MetricsError {
     fn kind(&self) -> ErrorKind {
         match self {
             MetricsError::InvalidQuery { .. } => ErrorKind::InvalidArgument,
-            MetricsError::UnknownMetric(_) => ErrorKind::NotFound,
+            MetricsError::UnknownMetric(_) | MetricsError::UnknownPublication(_) => {
+                ErrorKind::NotFound
+            }
             MetricsError::Forbidden(_) => ErrorKind::PermissionDenied,
             MetricsError::Unauthenticated => ErrorKind::Unauthenticated,
             // Fails closed: nothing is released without an audit entry.

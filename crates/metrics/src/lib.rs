@@ -16,9 +16,12 @@ use std::sync::LazyLock;
 
 use tonic::{Request, Response, Status};
 use vawg_domain::{
-    aggregate::{self, Computation, MetricDef},
+    aggregate::{
+        self, Computation, MetricDef,
+        publication::{self, PUBLICATIONS, financial_year_start},
+    },
     disclosure::DisclosureRules,
-    identity::CallerIdentity,
+    identity::{AgencyKind, CallerIdentity},
 };
 use vawg_firewall::Firewall;
 use vawg_policy::Flow;
@@ -42,6 +45,7 @@ pub use plan::{label, statistic};
 /// The gRPC methods, as the audit log names them.
 const QUERY_METRIC: &str = "/vawg.v1.MetricsService/QueryMetric";
 const COMPARE_DEFINITIONS: &str = "/vawg.v1.MetricsService/CompareDefinitions";
+const GET_PUBLICATION_TABLE: &str = "/vawg.v1.MetricsService/GetPublicationTable";
 
 /// The code for England and Wales as a whole.
 pub const ENGLAND_AND_WALES: &str = "K04000001";
@@ -71,6 +75,7 @@ impl MetricsApi {
         // catalogue stops the hub at start-up (with the file, line and field) rather than
         // failing queries.
         LazyLock::force(&aggregate::CATALOGUE);
+        LazyLock::force(&PUBLICATIONS);
         Self {
             store,
             rules,
@@ -113,9 +118,16 @@ impl MetricsApi {
         // The protection asked for is audited too: an exact, not-for-release answer to the
         // central team is visible in the log as such.
         let protection = pb::Protection::try_from(query.protection).unwrap_or_default();
+        let given = if rpc == GET_PUBLICATION_TABLE {
+            pb::Protection::Suppression.as_str_name()
+        } else {
+            plan::protection_of(caller, query)
+                .map(|p| p.as_str_name())
+                .unwrap_or("none (refused)")
+        };
         decision.reason = format!(
             "{} Query: metric {metric}; scope/rule {}; {} area code(s); {} breakdown(s); \
-             protection asked {}.",
+             protection asked {}, given {given}.",
             decision.reason,
             variants.join(", "),
             query.area_codes.len(),
@@ -280,6 +292,26 @@ impl MetricsService for MetricsApi {
             .into_status()
             .map(Response::new)
     }
+
+    async fn list_publication_tables(
+        &self,
+        request: Request<pb::ListPublicationTablesRequest>,
+    ) -> Result<Response<pb::ListPublicationTablesResponse>, Status> {
+        caller(&request).into_status()?;
+        Ok(Response::new(pb::ListPublicationTablesResponse {
+            tables: PUBLICATIONS.iter().map(|t| t.to_pb()).collect(),
+        }))
+    }
+
+    async fn get_publication_table(
+        &self,
+        request: Request<pb::GetPublicationTableRequest>,
+    ) -> Result<Response<pb::GetPublicationTableResponse>, Status> {
+        self.get_publication_table_rpc(request)
+            .await
+            .into_status()
+            .map(Response::new)
+    }
 }
 
 /// The RPCs, with the service's own errors (converted once, in the trait methods above).
@@ -302,6 +334,52 @@ impl MetricsApi {
         .await?;
         let table = self.query(&who, &query).await?;
         Ok(pb::QueryMetricResponse { table: Some(table) })
+    }
+
+    /// A fixed publication table for one financial year, for the central team, which prepares
+    /// tables for release: checked, audited like every query, then suppressed across the whole
+    /// table.
+    async fn get_publication_table_rpc(
+        &self,
+        request: Request<pb::GetPublicationTableRequest>,
+    ) -> Result<pb::GetPublicationTableResponse, MetricsError> {
+        let who = caller(&request)?;
+        let req = request.into_inner();
+        let table = publication::publication(&req.table_id)
+            .ok_or_else(|| MetricsError::UnknownPublication(req.table_id.clone()))?;
+        let start = financial_year_start(&req.financial_year).ok_or_else(|| {
+            invalid(
+                "financial_year",
+                format!(
+                    "'{}' is not a financial year written like 2024-25",
+                    req.financial_year
+                ),
+            )
+        })?;
+        let query = table.query(Some(start));
+        self.authorise(
+            &who,
+            GET_PUBLICATION_TABLE,
+            &query,
+            &[(query.victim_scope, query.counting_rule)],
+        )
+        .await?;
+        if who.agency_kind != AgencyKind::CentralAnalyst {
+            return Err(MetricsError::Forbidden(format!(
+                "agency {}: publication tables are prepared for release by the central team; \
+                 agencies read figures through QueryMetric",
+                who.agency_id
+            )));
+        }
+        let plan = Plan::publication(table, start, self.rules, &self.current_definition)?;
+        let rows = self
+            .store
+            .aggregate_rows(&plan.filter, &plan.group_by)
+            .await?;
+        Ok(pb::GetPublicationTableResponse {
+            publication: Some(table.to_pb()),
+            table: Some(plan.table(rows)),
+        })
     }
 
     async fn compare_definitions_rpc(

@@ -5,9 +5,9 @@
 
 use chrono::{Datelike, NaiveDate};
 use vawg_domain::{
-    aggregate::{self, AGE_BANDS, Computation, MetricDef},
+    aggregate::{self, AGE_BANDS, Computation, MetricDef, publication::PublicationTable},
     counting::CountingRule,
-    disclosure::DisclosureRules,
+    disclosure::{DisclosureRules, Headlines},
     identity::{AgencyKind, CallerIdentity},
 };
 use vawg_proto::pb;
@@ -34,6 +34,8 @@ pub(crate) struct Plan {
     /// The dimensions the database groups by (the rest is summed there).
     pub(crate) group_by: Vec<Dimension>,
     rules: DisclosureRules,
+    /// What complementary suppression spares (publication tables only).
+    headlines: Headlines,
     /// The disclosure control the table receives (who may have what: [`protection_of`]).
     pub(crate) protection: pb::Protection,
     statistic: &'static str,
@@ -65,13 +67,89 @@ impl Plan {
         let statistic = statistic_of(def, &query.statistic)?;
         check_areas(caller, query, &breakdowns, area_level)?;
         let protection = protection_of(caller, query)?;
+        let checked = Checked {
+            def,
+            scope,
+            rule,
+            period: (start, end),
+            grain,
+            area_level,
+            breakdowns,
+            statistic,
+        };
+        Plan::resolve(
+            checked,
+            query,
+            current_definition,
+            (protection, rules, Headlines::none()),
+        )
+    }
+
+    /// A fixed publication table for the financial year starting in April of `start_year`:
+    /// suppression with the hub's threshold, the table's rounding base and its headlines.
+    pub(crate) fn publication(
+        table: &PublicationTable,
+        start_year: i32,
+        rules: DisclosureRules,
+        current_definition: &str,
+    ) -> Result<Plan, MetricsError> {
+        let query = table.query(Some(start_year));
+        let def = aggregate::metric(&query.metric_id)
+            .ok_or_else(|| MetricsError::UnknownMetric(query.metric_id.clone()))?;
+        let scope = pb::VictimScope::try_from(query.victim_scope).unwrap_or_default();
+        let rule = counting_rule(query.counting_rule)?;
+        let period = period(&query)?;
+        let breakdowns = breakdowns(def, &query.breakdowns)?;
+        let category_dim = breakdowns
+            .iter()
+            .position(|b| *b == pb::Breakdown::Category)
+            .map(|i| i + 1);
+        let headlines = match category_dim {
+            Some(d) => Headlines::none().with(d, table.headline_categories.iter().cloned()),
+            None => Headlines::none(),
+        };
+        let rules = DisclosureRules {
+            threshold: rules.threshold,
+            rounding_base: table.rounding_base as u64,
+        };
+        let checked = Checked {
+            def,
+            scope,
+            rule,
+            period,
+            grain: table.grain,
+            area_level: table.area_level,
+            breakdowns,
+            statistic: statistic_of(def, "")?,
+        };
+        Plan::resolve(
+            checked,
+            &query,
+            current_definition,
+            (pb::Protection::Suppression, rules, headlines),
+        )
+    }
+
+    /// The plan of a checked query.
+    fn resolve(
+        checked: Checked,
+        query: &pb::MetricQuery,
+        current_definition: &str,
+        (protection, rules, headlines): (pb::Protection, DisclosureRules, Headlines),
+    ) -> Result<Plan, MetricsError> {
+        let Checked {
+            def,
+            scope,
+            rule,
+            period: (start, end),
+            grain,
+            area_level,
+            breakdowns,
+            statistic,
+        } = checked;
         let notes = notes(def, current_definition, scope, rule, area_level)?;
         let filter = filter(def, query, scope, (start, end), area_level);
         let group_by = group_by(def, grain, &breakdowns, area_level);
-        let requested = DisclosureRules {
-            threshold: 0,
-            rounding_base: query.rounding_base as u64,
-        };
         let mut filled = query.clone();
         filled.definition_version = current_definition.to_string();
         filled.grain = grain as i32;
@@ -85,12 +163,25 @@ impl Plan {
             area_level,
             filter,
             group_by,
-            rules: rules.stricter(requested),
+            rules,
+            headlines,
             protection,
             statistic,
             notes,
         })
     }
+}
+
+/// What a query asks for, checked.
+struct Checked {
+    def: &'static MetricDef,
+    scope: pb::VictimScope,
+    rule: CountingRule,
+    period: (NaiveDate, NaiveDate),
+    grain: pb::TimeGrain,
+    area_level: pb::AreaLevel,
+    breakdowns: Vec<pb::Breakdown>,
+    statistic: &'static str,
 }
 
 /// Aggregates are held under the current definition only.
@@ -236,35 +327,46 @@ fn check_areas(
     Ok(())
 }
 
-/// The notes every table carries: the definition, scope and rule, and what the figures leave
-/// out. Checks the victim scope.
-/// The protection a caller receives (`docs/disclosure.md`). Agencies always get cell-key
-/// perturbation: consistent noise, so no sequence of queries recovers a small count. The central
-/// team, which produces the official statistics, gets suppressed tables prepared for release by
-/// default and may ask for exact figures (not for release) or for what agencies see.
-fn protection_of(
+/// The protection a caller receives on the flexible path (`docs/disclosure.md`). Agencies
+/// always get cell-key perturbation: consistent noise, so no sequence of queries recovers a
+/// small count. The central team, which produces the official statistics, gets exact figures
+/// marked not for release by default and may ask for what agencies see. Suppression belongs to
+/// the fixed publication tables only: on a table builder the next table is the caller's
+/// choice, so suppressed tables can be differenced.
+pub(crate) fn protection_of(
     caller: &CallerIdentity,
     query: &pb::MetricQuery,
 ) -> Result<pb::Protection, MetricsError> {
     use pb::Protection as P;
     let asked =
         P::try_from(query.protection).map_err(|_| invalid("protection", "unknown value"))?;
+    if asked == P::Suppression {
+        return Err(invalid(
+            "protection",
+            "PROTECTION_SUPPRESSION applies to the fixed publication tables only \
+             (GetPublicationTable; ListPublicationTables lists them); the flexible path offers \
+             PROTECTION_CELL_KEY_PERTURBATION, and the central team also \
+             PROTECTION_EXACT_NOT_FOR_RELEASE",
+        ));
+    }
     if caller.agency_kind == AgencyKind::CentralAnalyst {
         return Ok(match asked {
-            P::Unspecified => P::Suppression,
+            P::Unspecified => P::ExactNotForRelease,
             p => p,
         });
     }
     match asked {
         P::Unspecified | P::CellKeyPerturbation => Ok(P::CellKeyPerturbation),
-        P::ExactNotForRelease | P::Suppression => Err(MetricsError::Forbidden(format!(
-            "protection {}: only the central team may read exact or suppressed tables; agencies \
-             receive PROTECTION_CELL_KEY_PERTURBATION",
-            asked.as_str_name()
+        p => Err(MetricsError::Forbidden(format!(
+            "protection {}: only the central team may read exact figures; agencies receive \
+             PROTECTION_CELL_KEY_PERTURBATION",
+            p.as_str_name()
         ))),
     }
 }
 
+/// The notes every table carries: the definition, scope and rule, and what the figures leave
+/// out. Checks the victim scope.
 fn notes(
     def: &MetricDef,
     current_definition: &str,

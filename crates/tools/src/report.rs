@@ -15,25 +15,45 @@ pub enum Format {
     Json,
 }
 
-/// The text of a cell: the value, or a mark for suppressed and empty cells.
-pub fn cell_text(cell: &pb::Cell, unit: pb::MetricUnit) -> String {
-    match pb::DisclosureStatus::try_from(cell.status).unwrap_or(pb::DisclosureStatus::Unspecified) {
-        pb::DisclosureStatus::SuppressedPrimary | pb::DisclosureStatus::SuppressedSmallBase => {
-            "[c]".to_string()
-        }
-        pb::DisclosureStatus::SuppressedSecondary => "[c2]".to_string(),
-        pb::DisclosureStatus::NoData => "-".to_string(),
-        _ => match unit {
-            pb::MetricUnit::Proportion => format!("{:.1}%", cell.value * 100.0),
-            pb::MetricUnit::Days => format!("{:.1}", cell.value),
-            pb::MetricUnit::Pence => format!("£{:.0}", cell.value / 100.0),
-            _ => format!("{}", cell.value as i64),
+/// The GSS shorthand of a cell's symbol (`[c]`, `[x]`, `[z]`, `[u]`, `[low]`), empty for none.
+/// A withheld or empty cell from a hub that predates symbols gets its symbol from its status.
+pub fn symbol_text(cell: &pb::Cell) -> &'static str {
+    use pb::{DisclosureStatus as S, GssSymbol as G};
+    match G::try_from(cell.symbol).unwrap_or(G::Unspecified) {
+        G::Confidential => "[c]",
+        G::NotAvailable => "[x]",
+        G::NotApplicable => "[z]",
+        G::LowReliability => "[u]",
+        G::Low => "[low]",
+        G::Unspecified => match S::try_from(cell.status).unwrap_or(S::Unspecified) {
+            S::SuppressedPrimary | S::SuppressedSecondary | S::SuppressedSmallBase => "[c]",
+            S::NoData => "[x]",
+            _ => "",
         },
     }
 }
 
-/// The legend printed under tables with suppressed cells.
-pub const LEGEND: &str = "[c] withheld: fewer than the threshold; [c2] withheld so a [c] cell cannot be worked out from totals; - no data";
+/// The text of a cell: the value (followed by `[u]` when of low reliability), or the symbol
+/// alone for withheld and empty cells.
+pub fn cell_text(cell: &pb::Cell, unit: pb::MetricUnit) -> String {
+    if withheld(cell) {
+        return symbol_text(cell).to_string();
+    }
+    let value = match unit {
+        pb::MetricUnit::Proportion => format!("{:.1}%", cell.value * 100.0),
+        pb::MetricUnit::Days => format!("{:.1}", cell.value),
+        pb::MetricUnit::Pence => format!("£{:.0}", cell.value / 100.0),
+        _ => format!("{}", cell.value as i64),
+    };
+    match symbol_text(cell) {
+        "" => value,
+        s => format!("{value} {s}"),
+    }
+}
+
+/// The legend printed under tables with symbols: the Government Statistical Service's.
+pub const LEGEND: &str = "[c] confidential: withheld by disclosure control; [x] not available; \
+     [z] not applicable (no base); [u] low reliability (fewer than 20)";
 
 fn status_name(cell: &pb::Cell) -> &'static str {
     match pb::DisclosureStatus::try_from(cell.status).unwrap_or(pb::DisclosureStatus::Unspecified) {
@@ -107,8 +127,8 @@ pub fn render(table: &pb::MetricTable, unit: pb::MetricUnit, format: Format) -> 
 }
 
 /// The banner above every exact table (the central team's, on request).
-pub const NOT_FOR_RELEASE: &str =
-    "EXACT FIGURES, NOT FOR RELEASE: publish only suppressed or perturbed tables";
+pub const NOT_FOR_RELEASE: &str = "EXACT FIGURES, NOT FOR RELEASE: publish only the fixed \
+     publication tables (suppressed) or perturbed figures";
 
 /// Aligned text: a row per cell, then the totals, and the legend when cells are withheld.
 fn render_table(table: &pb::MetricTable, unit: pb::MetricUnit) -> String {
@@ -156,20 +176,20 @@ fn render_table(table: &pb::MetricTable, unit: pb::MetricUnit) -> String {
         rows.push(row);
     }
     let mut out = align(&rows);
-    let any_suppressed = table.rows.iter().chain(&table.totals).any(|r| {
-        r.cell.as_ref().is_some_and(|c| {
-            matches!(
-                pb::DisclosureStatus::try_from(c.status),
-                Ok(pb::DisclosureStatus::SuppressedPrimary
-                    | pb::DisclosureStatus::SuppressedSecondary
-                    | pb::DisclosureStatus::SuppressedSmallBase)
-            )
-        })
-    });
-    if any_suppressed {
+    let any_symbol = table
+        .rows
+        .iter()
+        .chain(&table.totals)
+        .any(|r| r.cell.as_ref().is_some_and(|c| !symbol_text(c).is_empty()));
+    if any_symbol {
         out.push_str(&format!("  {LEGEND}\n"));
     }
     out
+}
+
+/// Whether a cell carries a value (released, rounded, perturbed or exact).
+pub fn has_value(cell: &pb::Cell) -> bool {
+    !withheld(cell)
 }
 
 /// Withheld and empty cells have no value in CSV and JSON.
@@ -177,10 +197,10 @@ fn withheld(cell: &pb::Cell) -> bool {
     status_name(cell).starts_with("suppressed") || status_name(cell) == "no_data"
 }
 
-/// CSV: the dimensions (`*` for a total's missing ones), value, status and base.
+/// CSV: the dimensions (`*` for a total's missing ones), value, status, base and GSS symbol.
 fn render_csv(table: &pb::MetricTable) -> String {
     let mut out = table.dimensions.join(",");
-    out.push_str(",value,status,base\n");
+    out.push_str(",value,status,base,symbol\n");
     for r in table.rows.iter().chain(&table.totals) {
         let dims: Vec<String> = r.dimensions.iter().map(|d| csv_field(&d.value)).collect();
         let mut dims = dims;
@@ -192,10 +212,11 @@ fn render_csv(table: &pb::MetricTable) -> String {
             format!("{}", cell.value)
         };
         out.push_str(&format!(
-            "{},{value},{},{}\n",
+            "{},{value},{},{},{}\n",
             dims.join(","),
             status_name(&cell),
-            cell.base
+            if withheld(&cell) { 0 } else { cell.base },
+            symbol_text(&cell)
         ));
     }
     out
@@ -210,7 +231,8 @@ fn render_json(table: &pb::MetricTable) -> String {
             "dimensions": r.dimensions.iter().map(|d| (d.dimension.clone(), serde_json::Value::String(d.value.clone()))).collect::<serde_json::Map<_, _>>(),
             "value": if withheld(&cell) { serde_json::Value::Null } else { serde_json::json!(cell.value) },
             "status": status_name(&cell),
-            "base": cell.base,
+            "base": if withheld(&cell) { serde_json::Value::Null } else { serde_json::json!(cell.base) },
+            "symbol": symbol_text(&cell),
         })
     };
     let json = serde_json::json!({
@@ -220,6 +242,8 @@ fn render_json(table: &pb::MetricTable) -> String {
         "totals": table.totals.iter().map(row).collect::<Vec<_>>(),
         "suppression_threshold": table.suppression_threshold,
         "rounding_base": table.rounding_base,
+        "protection": table.protection().as_str_name(),
+        "not_for_release": table.protection() == pb::Protection::ExactNotForRelease,
         "notes": table.notes,
     });
     serde_json::to_string_pretty(&json).unwrap_or_default() + "\n"
@@ -285,6 +309,7 @@ mod tests {
                 value,
                 status: status as i32,
                 base: value as u64,
+                symbol: 0,
             }),
         };
         pb::MetricTable {
@@ -303,6 +328,7 @@ mod tests {
                     value: 23.0,
                     status: pb::DisclosureStatus::Released as i32,
                     base: 23,
+                    symbol: 0,
                 }),
             }],
             ..Default::default()
@@ -313,13 +339,27 @@ mod tests {
     fn suppressed_cells_are_marked_never_zero() {
         let text = render(&table(), pb::MetricUnit::Count, Format::Table);
         assert!(
-            text.contains("[c]") && text.contains("[c2]") && text.contains(LEGEND),
+            text.contains("[c]") && !text.contains("[c2]") && text.contains(LEGEND),
             "{text}"
         );
         assert!(!text.contains(" 20\n"), "a suppressed value leaked: {text}");
         let csv = render(&table(), pb::MetricUnit::Count, Format::Csv);
-        assert!(csv.contains("2025-01,E23000002,,suppressed,"), "{csv}");
-        assert!(csv.contains("2025-01,*,23,released,23"), "{csv}");
+        assert!(
+            csv.contains("2025-01,E23000002,,suppressed,0,[c]"),
+            "{csv}"
+        );
+        assert!(
+            csv.contains("2025-01,E23000001,,suppressed_secondary,0,[c]"),
+            "the secondary's value and base never leave: {csv}"
+        );
+        assert!(csv.contains("2025-01,*,23,released,23,"), "{csv}");
+        let low = pb::Cell {
+            value: 0.25,
+            status: pb::DisclosureStatus::Perturbed as i32,
+            base: 12,
+            symbol: pb::GssSymbol::LowReliability as i32,
+        };
+        assert_eq!(cell_text(&low, pb::MetricUnit::Proportion), "25.0% [u]");
         let json = render(&table(), pb::MetricUnit::Count, Format::Json);
         assert!(json.contains("\"value\": null"), "{json}");
     }

@@ -17,7 +17,7 @@ use vawg_proto::pb;
 
 use super::{
     Plan,
-    table::{CellsAndTotals, no_data, statistic},
+    table::{CellsAndTotals, not_applicable, reliability, statistic},
 };
 
 /// The notes a perturbed table carries.
@@ -29,12 +29,12 @@ pub(crate) const PERTURBED_NOTE: &str = "Protected by cell-key perturbation (doc
 
 /// The note an exact table carries.
 pub(crate) const EXACT_NOTE: &str = "EXACT FIGURES, NOT FOR RELEASE: for the central team's \
-     statisticians only. Publish only tables prepared for release (PROTECTION_SUPPRESSION) or \
-     perturbed (PROTECTION_CELL_KEY_PERTURBATION).";
+     statisticians only. Publish only the fixed publication tables (GetPublicationTable, under \
+     suppression) or perturbed figures (PROTECTION_CELL_KEY_PERTURBATION).";
 
 /// The note when a caller's rounding base was ignored.
-pub(crate) const ROUNDING_IGNORED_NOTE: &str = "The requested rounding_base was ignored: under \
-     cell-key perturbation the hub's protection is fixed, and a caller cannot change it.";
+pub(crate) const ROUNDING_IGNORED_NOTE: &str = "The requested rounding_base was ignored: on \
+     the flexible path the hub's protection is fixed, and a caller cannot change it.";
 
 impl Plan {
     fn exact(&self) -> bool {
@@ -48,6 +48,7 @@ impl Plan {
                 value: c.count as f64,
                 status: pb::DisclosureStatus::ExactNotForRelease as i32,
                 base: c.count,
+                symbol: pb::GssSymbol::Unspecified as i32,
             };
         }
         let v = c.perturbed();
@@ -55,6 +56,7 @@ impl Plan {
             value: v as f64,
             status: pb::DisclosureStatus::Perturbed as i32,
             base: v,
+            symbol: pb::GssSymbol::Unspecified as i32,
         }
     }
 
@@ -108,20 +110,29 @@ impl Plan {
 
     fn keyed_ratio(&self, num: KeyedCount, den: KeyedCount) -> pb::Cell {
         if den.count == 0 {
-            return no_data();
+            return not_applicable();
         }
         if self.exact() {
             return pb::Cell {
                 value: num.count as f64 / den.count as f64,
                 status: pb::DisclosureStatus::ExactNotForRelease as i32,
                 base: den.count,
+                symbol: reliability(num.count),
             };
         }
         match protected_ratio(num, den, 1.0) {
-            ProtectedRatio::Released { value, .. } => pb::Cell {
+            ProtectedRatio::Released {
+                value,
+                low_reliability,
+            } => pb::Cell {
                 value,
                 status: pb::DisclosureStatus::Perturbed as i32,
                 base: den.perturbed(),
+                symbol: if low_reliability {
+                    pb::GssSymbol::LowReliability as i32
+                } else {
+                    pb::GssSymbol::Unspecified as i32
+                },
             },
             ProtectedRatio::Withheld => small_base(),
         }
@@ -160,13 +171,14 @@ impl Plan {
         }
         let cell = |h: &BTreeMap<i64, u64>, base: KeyedCount| -> pb::Cell {
             if base.count == 0 {
-                return no_data();
+                return not_applicable();
             }
             if self.exact() {
                 return pb::Cell {
                     value: statistic(h, self.statistic),
                     status: pb::DisclosureStatus::ExactNotForRelease as i32,
                     base: base.count,
+                    symbol: reliability(base.count),
                 };
             }
             let released_base = base.perturbed();
@@ -177,6 +189,7 @@ impl Plan {
                 value: statistic(h, self.statistic),
                 status: pb::DisclosureStatus::Perturbed as i32,
                 base: released_base,
+                symbol: reliability(released_base),
             }
         };
         let cells = hist
@@ -197,11 +210,12 @@ impl Plan {
     }
 }
 
-/// A rate, mean or percentile withheld because its protected base is too small.
+/// A rate, mean or percentile withheld because its protected base is too small: `[c]`.
 fn small_base() -> pb::Cell {
     pb::Cell {
         value: 0.0,
         status: pb::DisclosureStatus::SuppressedSmallBase as i32,
         base: 0,
+        symbol: pb::GssSymbol::Confidential as i32,
     }
 }

@@ -2,11 +2,12 @@
 //! metric computed per cell (a count, an amount, a proportion, or a statistic of days), and
 //! statistical disclosure control applied to every cell and total before it leaves.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use vawg_domain::{
     aggregate::{Computation, FactKey, FactValue},
-    disclosure::{CellStatus, ControlledCube, TOTAL, control_ratio},
+    cellkey::LOW_RELIABILITY_NUMERATOR,
+    disclosure::{CellStatus, ControlledCube, TOTAL},
 };
 use vawg_proto::pb;
 
@@ -73,16 +74,16 @@ impl Plan {
 
     /// The table from rows grouped by `self.group_by` (the area level already applied).
     pub(crate) fn table(&self, rows: Vec<(FactKey, FactValue)>) -> pb::MetricTable {
+        // Suppression is for publication tables, which hold counts only (validated when the
+        // publications file is read).
         let suppression = self.protection == pb::Protection::Suppression;
         let (cells, totals) = match (self.def.computation, suppression) {
             // Funding is about organisations, not people: released in full under every mode.
             (Computation::Amount, _) => self.amount_cells(&rows),
-            (Computation::Count, true) => self.count_cells(&rows),
-            (Computation::Proportion, true) => self.proportion_cells(&rows),
-            (Computation::Days, true) => self.days_cells(&rows),
+            (Computation::Count, true) => self.suppressed_count_cells(&rows),
             (Computation::Count, false) => self.keyed_count_cells(&rows),
-            (Computation::Proportion, false) => self.keyed_proportion_cells(&rows),
-            (Computation::Days, false) => self.keyed_days_cells(&rows),
+            (Computation::Proportion, _) => self.keyed_proportion_cells(&rows),
+            (Computation::Days, _) => self.keyed_days_cells(&rows),
         };
         let dim_names = self.dimension_names();
         let to_row = |coords: &Vec<String>, cell: pb::Cell| pb::MetricRow {
@@ -103,13 +104,18 @@ impl Plan {
         }
         match self.protection {
             pb::Protection::CellKeyPerturbation => {
-                notes.push(protected::PERTURBED_NOTE.to_string());
-                if self.query.rounding_base > 1 {
-                    notes.push(protected::ROUNDING_IGNORED_NOTE.to_string());
-                }
+                notes.push(protected::PERTURBED_NOTE.to_string())
             }
             pb::Protection::ExactNotForRelease => notes.push(protected::EXACT_NOTE.to_string()),
-            _ => {}
+            _ => notes.push(format!(
+                "{} Threshold {}; rounding base {}.",
+                SUPPRESSED_NOTE,
+                self.rules.threshold,
+                self.rules.rounding_base.max(1)
+            )),
+        }
+        if !suppression && self.query.rounding_base > 1 {
+            notes.push(protected::ROUNDING_IGNORED_NOTE.to_string());
         }
         // Thresholds and rounding are the suppression mode's; the other modes have neither.
         let (threshold, rounding_base) = if suppression {
@@ -117,8 +123,10 @@ impl Plan {
         } else {
             (0, 0)
         };
+        let mut query = self.query.clone();
+        query.rounding_base = rounding_base;
         pb::MetricTable {
-            query: Some(self.query.clone()),
+            query: Some(query),
             dimensions: dim_names.clone(),
             rows: cells.iter().map(|(c, cell)| to_row(c, *cell)).collect(),
             totals: totals
@@ -165,31 +173,35 @@ impl Plan {
         }
     }
 
-    fn count_cells(&self, rows: &[(FactKey, FactValue)]) -> CellsAndTotals {
+    /// A publication table's counts under primary and secondary suppression: every cell and
+    /// every margin of the cube, complements chosen to spare the table's headlines. Rows hold
+    /// the cells and the margins over breakdowns ("*"); totals hold the per-period totals and
+    /// the total over all periods ("*").
+    fn suppressed_count_cells(&self, rows: &[(FactKey, FactValue)]) -> CellsAndTotals {
         let grouped = self.group(rows, None, self.count_value());
-        let cube = ControlledCube::control(grouped.clone(), self.rules);
-        let cell_of = |coords: &[String]| -> pb::Cell {
-            match cube.get(coords) {
-                Some(c) => pb::Cell {
-                    value: c.value.unwrap_or(0) as f64,
-                    status: cell_status(c.status) as i32,
-                    base: c.value.unwrap_or(0),
+        let cube = ControlledCube::control_sparing(grouped, self.rules, self.headlines.clone());
+        let mut cells = Vec::new();
+        let mut totals = Vec::new();
+        for (coords, c) in cube.cells() {
+            let cell = pb::Cell {
+                value: c.value.unwrap_or(0) as f64,
+                status: cell_status(c.status) as i32,
+                base: c.value.unwrap_or(0),
+                symbol: if c.status.is_suppressed() {
+                    pb::GssSymbol::Confidential as i32
+                } else {
+                    pb::GssSymbol::Unspecified as i32
                 },
-                None => no_data(),
+            };
+            let period_total = coords[1..].iter().all(|v| v == TOTAL);
+            if period_total {
+                totals.push((coords.clone(), cell));
             }
-        };
-        let cells = grouped.keys().map(|c| (c.clone(), cell_of(c))).collect();
-        let totals = self.periods(&grouped).into_iter().map(|p| {
-            let mut coords = vec![p];
-            coords.extend(std::iter::repeat_n(TOTAL.to_string(), self.dims() - 1));
-            let cell = cell_of(&coords);
-            (coords, cell)
-        });
-        (cells, totals.collect())
-    }
-
-    fn periods(&self, grouped: &BTreeMap<Vec<String>, u64>) -> BTreeSet<String> {
-        grouped.keys().map(|c| c[0].clone()).collect()
+            if !period_total || self.dims() == 1 {
+                cells.push((coords.clone(), cell));
+            }
+        }
+        (cells, totals)
     }
 
     /// Per-period totals of grouped cells, summed with `add`.
@@ -213,6 +225,7 @@ impl Plan {
             value: amount as f64,
             status: pb::DisclosureStatus::Released as i32,
             base: n,
+            symbol: pb::GssSymbol::Unspecified as i32,
         };
         let cells = grouped
             .iter()
@@ -231,93 +244,6 @@ impl Plan {
         let mut c = vec![period];
         c.extend(std::iter::repeat_n(TOTAL.to_string(), self.dims() - 1));
         c
-    }
-
-    fn ratio_cell(&self, num: u64, den: u64) -> pb::Cell {
-        if den == 0 {
-            return no_data();
-        }
-        let small_numerator = num > 0 && num < self.rules.threshold;
-        match control_ratio(den, self.rules) {
-            s if s.is_suppressed() || small_numerator => pb::Cell {
-                value: 0.0,
-                status: pb::DisclosureStatus::SuppressedPrimary as i32,
-                base: 0,
-            },
-            _ => pb::Cell {
-                value: num as f64 / den as f64,
-                status: pb::DisclosureStatus::Released as i32,
-                base: den,
-            },
-        }
-    }
-
-    fn proportion_cells(&self, rows: &[(FactKey, FactValue)]) -> CellsAndTotals {
-        let num_series = format!("{}:num", self.def.id);
-        let den_series = format!("{}:den", self.def.id);
-        let num = self.group(rows, Some(&num_series), |v| v.n_all);
-        let den = self.group(rows, Some(&den_series), |v| v.n_all);
-        let cells = den
-            .iter()
-            .map(|(c, d)| {
-                (
-                    c.clone(),
-                    self.ratio_cell(num.get(c).copied().unwrap_or(0), *d),
-                )
-            })
-            .collect();
-        let num_t = self.margins(&num, |t, v| *t += v);
-        let den_t = self.margins(&den, |t, v| *t += v);
-        let totals = den_t
-            .into_iter()
-            .map(|(p, d)| {
-                (
-                    self.total_coords(p.clone()),
-                    self.ratio_cell(num_t.get(&p).copied().unwrap_or(0), d),
-                )
-            })
-            .collect();
-        (cells, totals)
-    }
-
-    fn days_cells(&self, rows: &[(FactKey, FactValue)]) -> CellsAndTotals {
-        let mut hist: BTreeMap<Vec<String>, BTreeMap<i64, u64>> = BTreeMap::new();
-        for (k, v) in rows {
-            *hist
-                .entry(self.coords(k))
-                .or_default()
-                .entry(k.bucket)
-                .or_default() += v.n_all.max(0) as u64;
-        }
-        let cell = |h: &BTreeMap<i64, u64>| -> pb::Cell {
-            let n: u64 = h.values().sum();
-            if n == 0 {
-                return no_data();
-            }
-            if control_ratio(n, self.rules).is_suppressed() {
-                return pb::Cell {
-                    value: 0.0,
-                    status: pb::DisclosureStatus::SuppressedPrimary as i32,
-                    base: 0,
-                };
-            }
-            pb::Cell {
-                value: statistic(h, self.statistic),
-                status: pb::DisclosureStatus::Released as i32,
-                base: n,
-            }
-        };
-        let cells = hist.iter().map(|(c, h)| (c.clone(), cell(h))).collect();
-        let totals = self
-            .margins(&hist, |t, v| {
-                for (b, n) in v {
-                    *t.entry(*b).or_default() += n;
-                }
-            })
-            .into_iter()
-            .map(|(p, h)| (self.total_coords(p), cell(&h)))
-            .collect();
-        (cells, totals)
     }
 }
 
@@ -343,12 +269,38 @@ pub fn statistic(hist: &BTreeMap<i64, u64>, which: &str) -> f64 {
     *hist.keys().last().unwrap_or(&0) as f64
 }
 
-/// A cell with no data.
+/// The note a publication table carries.
+const SUPPRESSED_NOTE: &str = "Protected by primary and secondary suppression \
+     (docs/disclosure.md, section 3): counts from 1 to the threshold less one are withheld [c], \
+     and further cells are withheld [c] so that no withheld count follows from any published \
+     figure of this table; complementary cells spare the table's headline categories and \
+     national totals wherever a smaller complement exists.";
+
+/// A cell with no data: `[x]` not available.
 pub(crate) fn no_data() -> pb::Cell {
     pb::Cell {
         value: 0.0,
         status: pb::DisclosureStatus::NoData as i32,
         base: 0,
+        symbol: pb::GssSymbol::NotAvailable as i32,
+    }
+}
+
+/// A rate or average whose base is zero: `[z]` not applicable.
+pub(crate) fn not_applicable() -> pb::Cell {
+    pb::Cell {
+        symbol: pb::GssSymbol::NotApplicable as i32,
+        ..no_data()
+    }
+}
+
+/// The symbol of a released rate, proportion or average resting on `units` (its numerator, or
+/// an average's base): `[u]` below [`LOW_RELIABILITY_NUMERATOR`].
+pub(crate) fn reliability(units: u64) -> i32 {
+    if units < LOW_RELIABILITY_NUMERATOR {
+        pb::GssSymbol::LowReliability as i32
+    } else {
+        pb::GssSymbol::Unspecified as i32
     }
 }
 

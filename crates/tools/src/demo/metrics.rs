@@ -1,5 +1,6 @@
 //! Step 3: the central team reads cross-government metrics — the attrition funnel, charge
-//! delays, withdrawal, the definitions side by side, and unmet need.
+//! delays, withdrawal, the definitions side by side, and unmet need — as exact working figures
+//! marked not for release, then a fixed publication table prepared for release.
 
 use std::collections::BTreeMap;
 
@@ -61,7 +62,31 @@ pub(super) async fn central_metrics(central: &HubClient) -> anyhow::Result<()> {
     referral_to_charge(central).await?;
     withdrawal(central).await?;
     definitions_compared(central).await?;
-    unmet_need(central).await
+    unmet_need(central).await?;
+    publication_table(central).await
+}
+
+/// A fixed publication table, suppressed for release, as the central team would publish it.
+async fn publication_table(central: &HubClient) -> anyhow::Result<()> {
+    println!(
+        "\n  Publication table, prepared for release (primary and secondary suppression, GSS symbols):"
+    );
+    let response = central
+        .metrics()
+        .get_publication_table(pb::GetPublicationTableRequest {
+            table_id: "recorded_crimes_by_category_quarterly".into(),
+            financial_year: "2020-21".into(),
+        })
+        .await?
+        .into_inner();
+    let publication = response.publication.unwrap_or_default();
+    println!("  {}", publication.title);
+    let table = response.table.context("the hub returned no table")?;
+    print!(
+        "{}",
+        report::render(&table, pb::MetricUnit::Count, Format::Table)
+    );
+    Ok(())
 }
 
 async fn attrition_funnel(central: &HubClient) -> anyhow::Result<()> {
@@ -85,7 +110,7 @@ async fn attrition_funnel(central: &HubClient) -> anyhow::Result<()> {
     ]];
     for r in &t.rows {
         let cell = r.cell.unwrap_or_default();
-        let share = if recorded > 0.0 && cell.status == pb::DisclosureStatus::Released as i32 {
+        let share = if recorded > 0.0 && report::has_value(&cell) {
             format!("{:.1}%", cell.value / recorded * 100.0)
         } else {
             String::new()
