@@ -1,4 +1,5 @@
-//! `vawg-hub metrics list|query|compare`: the central team's view from the command line.
+//! `vawg-hub metrics list|query|compare|publications|publication`: the central team's view
+//! from the command line.
 
 use anyhow::Context;
 use chrono::{Datelike, NaiveDate};
@@ -30,6 +31,26 @@ pub enum MetricsCommand {
         connect: ConnectArgs,
         #[command(flatten)]
         query: QueryArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// List the fixed publication tables.
+    Publications {
+        #[command(flatten)]
+        connect: ConnectArgs,
+    },
+    /// Produce one fixed publication table for one financial year, suppressed for release
+    /// (central team only).
+    Publication {
+        #[command(flatten)]
+        connect: ConnectArgs,
+        /// The table id (see `vawg-hub metrics publications`).
+        #[arg(long)]
+        table: String,
+        /// The financial year, written 2024-25.
+        #[arg(long)]
+        year: String,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
@@ -73,11 +94,13 @@ pub struct QueryArgs {
     /// Statistic for day metrics: mean, median, p90.
     #[arg(long, default_value = "")]
     pub statistic: String,
-    /// Round released counts to this base (suppressed tables only: ignored under perturbation).
+    /// Ignored by the hub (its protection is fixed; the table's note says so). Kept so that
+    /// scripts which pass it keep working.
     #[arg(long, default_value_t = 0)]
     pub rounding_base: u32,
-    /// Disclosure control wanted: exact-not-for-release or suppression (central team only),
-    /// cell-key-perturbation; empty for the caller's default (docs/disclosure.md).
+    /// Disclosure control wanted: cell-key-perturbation, or exact-not-for-release (central
+    /// team only, its default); empty for the caller's default (docs/disclosure.md).
+    /// Suppressed tables: `vawg-hub metrics publication`.
     #[arg(long, default_value = "")]
     pub protection: String,
 }
@@ -139,8 +162,8 @@ impl QueryArgs {
                 pb::Protection::from_str_name(&enum_name("PROTECTION_", &self.protection))
                     .with_context(|| {
                         format!(
-                            "unknown protection '{}' (exact-not-for-release, suppression, \
-                             cell-key-perturbation)",
+                            "unknown protection '{}' (cell-key-perturbation, \
+                             exact-not-for-release)",
                             self.protection
                         )
                     })? as i32
@@ -238,6 +261,45 @@ pub async fn run(command: MetricsCommand) -> anyhow::Result<()> {
                     }
                 }
             }
+        }
+        MetricsCommand::Publications { connect } => {
+            let client = connect.connect().await?;
+            let list = client
+                .metrics()
+                .list_publication_tables(pb::ListPublicationTablesRequest {})
+                .await?
+                .into_inner();
+            let mut rows = vec![vec!["id".to_string(), "title".to_string()]];
+            rows.extend(list.tables.into_iter().map(|t| vec![t.id, t.title]));
+            print!("{}", report::align(&rows));
+        }
+        MetricsCommand::Publication {
+            connect,
+            table,
+            year,
+            format,
+        } => {
+            let client = connect.connect().await?;
+            let response = client
+                .metrics()
+                .get_publication_table(pb::GetPublicationTableRequest {
+                    table_id: table,
+                    financial_year: year,
+                })
+                .await?
+                .into_inner();
+            let publication = response.publication.unwrap_or_default();
+            if format == Format::Table {
+                println!("  {}", publication.title);
+            }
+            print!(
+                "{}",
+                report::render(
+                    &response.table.unwrap_or_default(),
+                    pb::MetricUnit::Count,
+                    format
+                )
+            );
         }
     }
     Ok(())
