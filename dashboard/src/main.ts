@@ -3,7 +3,9 @@
 // token in memory only (never in storage): closing the tab signs out.
 
 import { connect, describeError, tokenSubject } from "./api";
-import { type Context, type Rendered, VIEWS } from "./views";
+import { anyNotForRelease, type Context, notForReleaseBanner, type Rendered, VIEWS } from "./views";
+import { NOT_FOR_RELEASE_CSV_COMMENT } from "./format";
+import { Protection } from "./gen/vawg/v1/metrics_pb";
 import { destroyCharts, downloadCsv, el } from "./ui";
 import "./styles.css";
 
@@ -21,6 +23,11 @@ function status(text: string, isError = false): void {
   const s = $("status");
   s.textContent = text;
   s.classList.toggle("error", isError);
+}
+
+/** The protection chosen in the header: the caller's default, or cell-key perturbation. */
+function protectionChosen(): Protection {
+  return ($("protection") as HTMLSelectElement).value === "perturbed" ? Protection.CELL_KEY_PERTURBATION : Protection.UNSPECIFIED;
 }
 
 function route(): { view: string; params: URLSearchParams } {
@@ -47,6 +54,7 @@ async function signIn(token: string): Promise<void> {
         categories: definition.definition?.categories ?? [],
         from,
         to,
+        protection: protectionChosen(),
         navigate: () => undefined,
       },
     };
@@ -98,6 +106,7 @@ async function show(): Promise<void> {
     ...session.ctx,
     from: ($("period-from") as HTMLInputElement).value,
     to: ($("period-to") as HTMLInputElement).value,
+    protection: protectionChosen(),
     params,
     navigate: (p) => {
       const q = new URLSearchParams(p).toString();
@@ -105,12 +114,22 @@ async function show(): Promise<void> {
     },
   };
   try {
-    lastCsv = await v.render(body, ctx);
+    const rendered = await v.render(body, ctx);
+    lastCsv = rendered;
+    // Exact figures (the central team's default) are marked not for release at the top of the
+    // view, in the status announcement, and in the export's first line and name.
+    const exact = anyNotForRelease(rendered.tables);
+    if (exact) root.querySelector(".view-head")?.after(notForReleaseBanner());
     exportButton.disabled = false;
     exportButton.addEventListener("click", () => {
-      if (lastCsv) downloadCsv(`vawg-${v.id}-${ctx.from}-to-${ctx.to}.csv`, lastCsv.csv);
+      if (lastCsv)
+        downloadCsv(
+          `vawg-${v.id}-${ctx.from}-to-${ctx.to}${exact ? "-EXACT-NOT-FOR-RELEASE" : ""}.csv`,
+          lastCsv.csv,
+          exact ? [NOT_FOR_RELEASE_CSV_COMMENT] : [],
+        );
     });
-    status(`${v.title} loaded.`);
+    status(exact ? `${v.title} loaded: exact figures, not for release.` : `${v.title} loaded.`);
   } catch (e) {
     body.append(el("p", { class: "error", role: "alert" }, describeError(e)));
     status(`${v.title} failed to load.`, true);

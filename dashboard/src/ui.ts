@@ -54,23 +54,48 @@ function isMark(text: string): boolean {
   return text in MARK_EXPLANATION;
 }
 
-/** Renders one table cell; a mark gets an <abbr> with its explanation. */
+/** The value and trailing GSS symbol of a cell's text ("12.5% [u]"), if it has one. */
+function trailingSymbol(text: string): [string, string] | undefined {
+  const m = /^(.*\S) (\[[a-z]+\])$/.exec(text);
+  return m && m[1] && m[2] && isMark(m[2]) ? [m[1], m[2]] : undefined;
+}
+
+/** The GSS symbols a cell's text uses. */
+function symbolsOf(c: TableCell): string[] {
+  const text = typeof c === "string" ? c : c.text;
+  if (isMark(text)) return [text];
+  const t = trailingSymbol(text);
+  return t ? [t[1]] : [];
+}
+
+/** A symbol with its explanation: a tooltip, and words for screen readers. */
+function symbolNodes(s: string): Node[] {
+  return [el("abbr", { title: MARK_EXPLANATION[s] }, s), el("span", { class: "visually-hidden" }, ` (${MARK_EXPLANATION[s]})`)];
+}
+
+/** Renders one table cell; a GSS symbol gets an <abbr> with its explanation. The text as shown
+ * (symbols included) is kept in `data-text`. */
 function cellNode(c: TableCell, header: boolean, scope?: string): HTMLTableCellElement {
   const text = typeof c === "string" ? c : c.text;
   const numeric = typeof c !== "string" && c.numeric;
-  const td = el(header ? "th" : "td", { scope, class: numeric ? "num" : undefined });
-  if (isMark(text)) {
+  const td = el(header ? "th" : "td", { scope, class: numeric ? "num" : undefined, "data-text": text });
+  const trailing = header ? undefined : trailingSymbol(text);
+  if (!header && isMark(text)) {
     td.classList.add("mark");
-    td.dataset.status = text === "-" ? "no-data" : "suppressed";
-    td.append(el("abbr", { title: MARK_EXPLANATION[text] }, text));
-    td.append(el("span", { class: "visually-hidden" }, ` (${MARK_EXPLANATION[text]})`));
+    td.dataset.status = text === "[c]" ? "suppressed" : text === "[x]" || text === "[z]" ? "no-data" : "low";
+    td.append(...symbolNodes(text));
+  } else if (trailing) {
+    td.classList.add("flagged");
+    td.dataset.status = "low-reliability";
+    td.append(`${trailing[0]} `, ...symbolNodes(trailing[1]));
   } else {
     td.textContent = text;
   }
   return td;
 }
 
-/** An accessible data table: a caption, column headers, row headers in the first column. */
+/** An accessible data table: a caption, column headers, row headers in the first column, and
+ * the legend of the GSS symbols it uses. */
 export function table(caption: string, header: string[], rows: TableCell[][], testId?: string): HTMLElement {
   const t = el(
     "table",
@@ -83,22 +108,24 @@ export function table(caption: string, header: string[], rows: TableCell[][], te
       rows.map((r) => el("tr", {}, r.map((c, i) => cellNode(c, i === 0, i === 0 ? "row" : undefined)))),
     ),
   );
-  const anyMark = rows.some((r) => r.some((c) => isMark(typeof c === "string" ? c : c.text)));
+  const used = new Set(rows.flatMap((r) => r.slice(1).flatMap(symbolsOf)));
   // Scrolls sideways on narrow screens; focusable so keyboard users can scroll it.
   return el(
     "div",
     { class: "table-wrap", tabindex: "0", role: "region", "aria-label": caption },
     t,
-    anyMark ? legend() : null,
+    used.size ? legend([...used]) : null,
   );
 }
 
-/** The legend of disclosure marks. */
-export function legend(): HTMLElement {
+/** The legend of GSS symbols: those given, in the guidance's order (all when none given). */
+export function legend(symbols: string[] = Object.keys(MARK_EXPLANATION)): HTMLElement {
   return el(
     "p",
-    { class: "legend" },
-    Object.entries(MARK_EXPLANATION).map(([m, why]) => el("span", {}, el("strong", {}, m), ` ${why}. `)),
+    { class: "legend", "data-testid": "legend" },
+    Object.entries(MARK_EXPLANATION)
+      .filter(([m]) => symbols.includes(m))
+      .map(([m, why]) => el("span", {}, el("strong", {}, m), ` ${why}. `)),
   );
 }
 
@@ -141,7 +168,7 @@ export function chart(spec: ChartSpec, testId?: string): HTMLElement {
     `${spec.title}: ${spec.kind === "line" ? "line" : "bar"} chart of ${spec.series.length} series ` +
     `over ${spec.labels.length} ${spec.kind === "line" ? "periods" : "categories"}, ${points} values. ` +
     `The same figures are in the table "${spec.tableName}".` +
-    (spec.omitted.length ? ` ${spec.omitted.length} suppressed cells are not plotted.` : "");
+    (spec.omitted.length ? ` ${spec.omitted.length} withheld cells ([c], confidential) are not plotted.` : "");
   const canvas = el("canvas", { role: "img", "aria-label": summary });
   canvas.textContent = summary;
   const note =
@@ -149,8 +176,8 @@ export function chart(spec: ChartSpec, testId?: string): HTMLElement {
       ? el(
           "p",
           { class: "note suppressed-note", "data-testid": "suppressed-note" },
-          `${spec.omitted.length} suppressed cell${spec.omitted.length === 1 ? "" : "s"} not plotted ` +
-            `(withheld by disclosure control, not zero): ${spec.omitted.slice(0, 12).join("; ")}` +
+          `${spec.omitted.length} withheld cell${spec.omitted.length === 1 ? "" : "s"} ([c]) not plotted ` +
+            `(confidential: withheld by disclosure control, not zero): ${spec.omitted.slice(0, 12).join("; ")}` +
             (spec.omitted.length > 12 ? `; and ${spec.omitted.length - 12} more — see the table.` : "."),
         )
       : null;
@@ -193,9 +220,10 @@ export function chart(spec: ChartSpec, testId?: string): HTMLElement {
   return figure;
 }
 
-/** Offers `rows` as a CSV file download. */
-export function downloadCsv(name: string, rows: string[][]): void {
-  const blob = new Blob([toCsv(rows)], { type: "text/csv;charset=utf-8" });
+/** Offers `rows` as a CSV file download, after any comment lines (e.g. "# EXACT FIGURES, NOT
+ * FOR RELEASE"). */
+export function downloadCsv(name: string, rows: string[][], comments: string[] = []): void {
+  const blob = new Blob([toCsv(rows, comments)], { type: "text/csv;charset=utf-8" });
   const url = URL.createObjectURL(blob);
   const a = el("a", { href: url, download: name });
   document.body.append(a);

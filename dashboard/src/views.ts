@@ -1,19 +1,38 @@
 // The dashboard's views. Each renders its controls, charts and data tables into a container,
-// and returns the rows its CSV export holds (the same figures as its tables, marks included).
+// and returns the rows its CSV export holds (the same figures as its tables, GSS symbols
+// included) and the hub's tables it shows (so the page can mark exact figures not for release).
 
 import { type Hub } from "./api";
 import { AreaLevel, CountingRule, VictimScope } from "./gen/vawg/v1/common_pb";
 import { type Category } from "./gen/vawg/v1/definition_pb";
 import {
   Breakdown,
+  type Cell,
   type MetricDescriptor,
   type MetricRow,
   type MetricTable,
   MetricUnit,
   Outcome,
+  Protection,
   TimeGrain,
 } from "./gen/vawg/v1/metrics_pb";
-import { cellState, cellText, csvValue, parseDate, plotValue, statusName, unitLabel } from "./format";
+import {
+  baseText,
+  cellState,
+  cellText,
+  csvBase,
+  csvValue,
+  formatValue,
+  isWithheld,
+  mark,
+  NOT_FOR_RELEASE_BANNER,
+  notForRelease,
+  parseDate,
+  plotValue,
+  statusName,
+  symbol,
+  unitLabel,
+} from "./format";
 import { chart, el, input, select, type Series, table, type TableCell } from "./ui";
 
 /** What every view can read. */
@@ -24,6 +43,9 @@ export interface Context {
   /** The period chosen in the header, `yyyy-mm-dd`. */
   from: string;
   to: string;
+  /** The protection chosen in the header: unset for the caller's default (exact, not for
+   * release, for the central team; perturbed for agencies) or cell-key perturbation. */
+  protection: Protection;
   /** The view's parameters from the address (`#/view?key=value`). */
   params: URLSearchParams;
   /** Replaces the view's parameters (re-renders the view). */
@@ -34,6 +56,8 @@ export interface Context {
 export interface Rendered {
   /** CSV rows (header first). */
   csv: string[][];
+  /** The hub's tables the view shows (their protection decides the not-for-release banner). */
+  tables: MetricTable[];
 }
 
 /** A view. */
@@ -56,6 +80,7 @@ interface Query {
   categories?: string[];
   areaCodes?: string[];
   statistic?: string;
+  protection: Protection;
 }
 
 const SCOPES: [VictimScope, string][] = [
@@ -121,6 +146,7 @@ function baseQuery(ctx: Context, metricId: string, extra: Partial<Query> = {}): 
     period: { start: parseDate(ctx.from), end: parseDate(ctx.to) },
     grain: TimeGrain.WHOLE_PERIOD,
     areaLevel: AreaLevel.POLICE_FORCE_AREA,
+    protection: ctx.protection,
     ...extra,
   };
 }
@@ -131,10 +157,46 @@ async function query(ctx: Context, q: Query): Promise<MetricTable> {
   return res.table;
 }
 
-function notes(t: MetricTable): HTMLElement | null {
-  const items = [...t.notes, `Counts from 1 to ${t.suppressionThreshold - 1} are withheld ([c]).`];
-  if (t.roundingBase > 1) items.push(`Released values are rounded to the nearest ${t.roundingBase}.`);
-  return el("ul", { class: "notes", "aria-label": "Notes on these figures" }, items.map((n) => el("li", {}, n)));
+/** The short note on perturbed figures, when the hub sent none of its own. */
+export const PERTURBED_NOTE =
+  "Figures are perturbed (cell-key perturbation): each count is within 5 of the true count, never 1 to 4, and the same in every query.";
+
+/** The notes on the figures of one or more tables: the hub's notes (each once), the
+ * suppression threshold when one was applied (publication tables), and the rounding base. */
+function notes(...tables: MetricTable[]): HTMLElement | null {
+  const items: string[] = [];
+  const add = (n: string) => {
+    if (n && !items.includes(n)) items.push(n);
+  };
+  for (const t of tables) {
+    t.notes.forEach(add);
+    if (t.protection === Protection.CELL_KEY_PERTURBATION && !t.notes.some((n) => /perturb/i.test(n))) add(PERTURBED_NOTE);
+    const threshold = t.suppressionThreshold;
+    if (threshold > 2) add(`Counts from 1 to ${threshold - 1} are withheld ([c]).`);
+    else if (threshold === 2) add("Counts of 1 are withheld ([c]).");
+    if (t.roundingBase > 1) add(`Released values are rounded to the nearest ${t.roundingBase}.`);
+  }
+  if (!items.length) return null;
+  return el("ul", { class: "notes", "aria-label": "Notes on these figures", "data-testid": "notes" }, items.map((n) => el("li", {}, n)));
+}
+
+/** The banner over exact figures: a region with a heading, at the top of the view. */
+export function notForReleaseBanner(): HTMLElement {
+  // "EXACT FIGURES — NOT FOR RELEASE" as the heading, the rest as its text.
+  const at = NOT_FOR_RELEASE_BANNER.indexOf(": ");
+  const title = NOT_FOR_RELEASE_BANNER.slice(0, at);
+  const rest = NOT_FOR_RELEASE_BANNER.slice(at + 2);
+  return el(
+    "section",
+    { class: "banner not-for-release", "aria-labelledby": "not-for-release-title", "data-testid": "not-for-release" },
+    el("h3", { id: "not-for-release-title" }, title),
+    el("p", {}, rest.charAt(0).toUpperCase() + rest.slice(1)),
+  );
+}
+
+/** Whether any of the tables holds exact figures, not for release. */
+export function anyNotForRelease(tables: MetricTable[]): boolean {
+  return tables.some(notForRelease);
 }
 
 function label(row: MetricRow, i: number): string {
@@ -191,7 +253,7 @@ const catalogueView: View = {
       }
     });
     root.append(t);
-    return { csv: [["id", ...header], ...ctx.catalogue.map((m, i) => [m.id, ...(rows[i] ?? [])])] };
+    return { csv: [["id", ...header], ...ctx.catalogue.map((m, i) => [m.id, ...(rows[i] ?? [])])], tables: [] };
   },
 };
 
@@ -227,8 +289,7 @@ function seriesOf(t: MetricTable, unit: MetricUnit, maxSeries: number) {
   const all: (Series & { total: number })[] = [...byKey.entries()].map(([key, cells]) => {
     const data = periods.map((p) => {
       const cell = cells.get(p)?.cell;
-      const state = cellState(cell);
-      if (state === "suppressed" || state === "suppressed-secondary") omitted.push(`${key} ${p}`);
+      if (isWithheld(cell)) omitted.push(`${key} ${p}`);
       return plotValue(cell, unit);
     });
     return { label: key, data, total: data.reduce<number>((a, v) => a + (v ?? 0), 0) };
@@ -312,26 +373,25 @@ const metricView: View = {
     root.append(table(tableName, header, [...rows, ...totals], "metric-table"), notes(t) ?? "");
     return {
       csv: [
-        [...t.dimensions, "value", "status", "shown_as", "base"],
-        ...t.rows.map((r) => [
-          ...r.dimensions.map((dv) => dv.value),
-          csvValue(r.cell),
-          statusName(r.cell),
-          cellText(r.cell, unit),
-          String(r.cell?.base ?? ""),
-        ]),
-        ...t.totals.map((r) => [
-          r.dimensions[0]?.value ?? "",
-          ...breakdowns.map(() => "ALL"),
-          csvValue(r.cell),
-          statusName(r.cell),
-          cellText(r.cell, unit),
-          String(r.cell?.base ?? ""),
-        ]),
+        [...t.dimensions, "value", "status", "shown_as", "base", "symbol"],
+        ...t.rows.map((r) => [...r.dimensions.map((dv) => dv.value), ...csvCell(r.cell, unit)]),
+        ...t.totals.map((r) => [r.dimensions[0]?.value ?? "", ...breakdowns.map(() => "ALL"), ...csvCell(r.cell, unit)]),
       ],
+      tables: [t],
     };
   },
 };
+
+/** A cell's CSV columns: value (empty when withheld or empty), status, the text shown, base
+ * (0 when withheld or empty) and GSS symbol. */
+function csvCell(cell: Cell | undefined, unit: MetricUnit): string[] {
+  return [csvValue(cell), statusName(cell), cellText(cell, unit), csvBase(cell), symbol(cell)];
+}
+
+/** A proportion as shown ("12.5%"), "[low]" when a non-zero one shows as 0.0%. */
+function percent(p: number): string {
+  return formatValue(p, MetricUnit.PROPORTION);
+}
 
 function titleCase(s: string): string {
   return s.charAt(0).toUpperCase() + s.slice(1).replace(/_/g, " ");
@@ -352,13 +412,17 @@ const compareView: View = {
     const d = descriptor(ctx, metricId);
     root.append(controls(ctx, [select("Metric", "metric", metricOptions(ctx, (m) => m.countingRuleApplies), metricId)]));
     const res = await ctx.hub.metrics.compareDefinitions({ query: baseQuery(ctx, metricId), variants: [] });
+    // The difference from the first variant exists only when both totals were released.
+    const first = res.tables[0]?.total;
+    const difference = (total: Cell | undefined): string | undefined =>
+      cellState(total) !== "value" ? mark(total) : cellState(first) !== "value" ? "[x]" : undefined;
     const find = (s: VictimScope, r: CountingRule) =>
       res.tables.find((t) => t.variant?.victimScope === s && t.variant?.countingRule === r);
     const grid: TableCell[][] = SCOPES.map(([s, sName]) => [
       sName,
       ...RULES.map(([r]) => {
         const t = find(s, r);
-        return num(t ? cellText(t.total, d.unit) : "-");
+        return num(t ? cellText(t.total, d.unit) : "[x]");
       }),
     ]);
     const omitted: string[] = [];
@@ -366,8 +430,7 @@ const compareView: View = {
       label: rName,
       data: SCOPES.map(([s, sName]) => {
         const cell = find(s, r)?.total;
-        const st = cellState(cell);
-        if (st === "suppressed" || st === "suppressed-secondary") omitted.push(`${sName}, ${rName}`);
+        if (isWithheld(cell)) omitted.push(`${sName}, ${rName}`);
         return plotValue(cell, d.unit);
       }),
     }));
@@ -379,21 +442,26 @@ const compareView: View = {
     const detail: TableCell[][] = res.tables.map((t) => [
       `${SCOPES.find(([s]) => s === t.variant?.victimScope)?.[1] ?? ""} / ${RULES.find(([r]) => r === t.variant?.countingRule)?.[1] ?? ""}`,
       num(cellText(t.total, d.unit)),
-      num(cellState(t.total) === "value" ? `${(t.differenceFromFirst * 100).toFixed(1)}%` : "-"),
+      num(difference(t.total) ?? percent(t.differenceFromFirst)),
     ]);
-    root.append(table("Difference of each variant's total from the first (all victims, all offences)", ["Variant", "Total", "Difference from first"], detail, "compare-detail"));
+    root.append(
+      table("Difference of each variant's total from the first (all victims, all offences)", ["Variant", "Total", "Difference from first"], detail, "compare-detail"),
+      notes(...res.tables.flatMap((t) => (t.table ? [t.table] : []))) ?? "",
+    );
     return {
       csv: [
-        ["victim_scope", "counting_rule", "total", "status", "shown_as", "difference_from_first"],
+        ["victim_scope", "counting_rule", "total", "status", "shown_as", "difference_from_first", "symbol"],
         ...res.tables.map((t) => [
           VictimScope[t.variant?.victimScope ?? 0] ?? "",
           CountingRule[t.variant?.countingRule ?? 0] ?? "",
           csvValue(t.total),
           statusName(t.total),
           cellText(t.total, d.unit),
-          cellState(t.total) === "value" ? String(t.differenceFromFirst) : "",
+          difference(t.total) === undefined ? String(t.differenceFromFirst) : "",
+          symbol(t.total),
         ]),
       ],
+      tables: res.tables.flatMap((t) => (t.table ? [t.table] : [])),
     };
   },
 };
@@ -408,9 +476,16 @@ const funnelView: View = {
     const t = await query(ctx, baseQuery(ctx, "attrition_funnel", { breakdowns: [Breakdown.SUBTYPE] }));
     const first = t.rows[0]?.cell;
     const recorded = cellState(first) === "value" ? (first?.value ?? 0) : 0;
-    const share = (r: MetricRow) =>
-      recorded > 0 && cellState(r.cell) === "value" ? `${(((r.cell?.value ?? 0) / recorded) * 100).toFixed(1)}%` : "-";
-    const omitted = t.rows.filter((r) => ["suppressed", "suppressed-secondary"].includes(cellState(r.cell))).map((r) => label(r, 1));
+    // A share exists only when both counts were released, and the cohort is not empty.
+    const share = (r: MetricRow): string =>
+      cellState(r.cell) !== "value"
+        ? (mark(r.cell) ?? "[x]")
+        : cellState(first) !== "value"
+          ? "[x]"
+          : recorded === 0
+            ? "[z]"
+            : percent((r.cell?.value ?? 0) / recorded);
+    const omitted = t.rows.filter((r) => isWithheld(r.cell)).map((r) => label(r, 1));
     const tableName = `Attrition funnel, cases recorded ${ctx.from} to ${ctx.to}`;
     root.append(
       chart({
@@ -428,9 +503,10 @@ const funnelView: View = {
     );
     return {
       csv: [
-        ["stage", "cases", "status", "shown_as", "share_of_recorded"],
-        ...t.rows.map((r) => [r.dimensions[1]?.value ?? "", csvValue(r.cell), statusName(r.cell), cellText(r.cell, MetricUnit.COUNT), share(r)]),
+        ["stage", "cases", "status", "shown_as", "share_of_recorded", "symbol"],
+        ...t.rows.map((r) => [r.dimensions[1]?.value ?? "", csvValue(r.cell), statusName(r.cell), cellText(r.cell, MetricUnit.COUNT), share(r), symbol(r.cell)]),
       ],
+      tables: [t],
     };
   },
 };
@@ -455,13 +531,15 @@ const chargeDaysView: View = {
       label: s === "p90" ? "90th percentile" : titleCase(s),
       data: keys.map((k) => {
         const cell = cellFor(i, k.id);
-        if (["suppressed", "suppressed-secondary"].includes(cellState(cell))) omitted.push(`${k.name} (${s})`);
+        if (isWithheld(cell)) omitted.push(`${k.name} (${s})`);
         return plotValue(cell, MetricUnit.DAYS);
       }),
     }));
-    const charges = (k: { id: string }) => {
+    // The charges a mean rests on: its base, never a withheld mean's ([c] instead).
+    const charges = (k: { id: string }, csv = false) => {
       const c = cellFor(0, k.id);
-      return c && c.base > 0 ? String(c.base) : cellText(c, MetricUnit.COUNT);
+      if (cellState(c) === "value" && c && c.base > 0) return csv ? String(c.base) : baseText(c);
+      return cellText(c, MetricUnit.COUNT);
     };
     const tableName = `Days from referral to charge by category, charges ${ctx.from} to ${ctx.to}`;
     root.append(
@@ -472,13 +550,14 @@ const chargeDaysView: View = {
         keys.map((k) => [k.name, num(charges(k)), ...stats.map((_, i) => num(cellText(cellFor(i, k.id), MetricUnit.DAYS)))]),
         "charge-days-table",
       ),
-      tables[0] ? (notes(tables[0]) ?? "") : "",
+      notes(...tables) ?? "",
     );
     return {
       csv: [
         ["category", "charges", "mean", "median", "p90"],
-        ...keys.map((k) => [k.id || "ALL", charges(k), ...stats.map((_, i) => cellText(cellFor(i, k.id), MetricUnit.DAYS))]),
+        ...keys.map((k) => [k.id || "ALL", charges(k, true), ...stats.map((_, i) => cellText(cellFor(i, k.id), MetricUnit.DAYS))]),
       ],
+      tables,
     };
   },
 };
@@ -495,7 +574,7 @@ const withdrawalView: View = {
     ]);
     const stages = rates.rows.map((r) => ({ id: r.dimensions[1]?.value ?? "", name: label(r, 1), rate: r.cell }));
     const countFor = (name: string) => counts.rows.find((r) => label(r, 1) === name)?.cell;
-    const omitted = stages.filter((s) => ["suppressed", "suppressed-secondary"].includes(cellState(s.rate))).map((s) => s.name);
+    const omitted = stages.filter((s) => isWithheld(s.rate)).map((s) => s.name);
     const tableName = `Victim withdrawal by stage, ${ctx.from} to ${ctx.to}`;
     root.append(
       chart({
@@ -512,19 +591,20 @@ const withdrawalView: View = {
         ["Stage", "Cases reaching the stage", "Withdrawals", "Withdrawal rate"],
         stages.map((s) => [
           s.name,
-          num(s.rate && s.rate.base > 0 ? String(s.rate.base) : "-"),
+          num(baseText(s.rate, "0")),
           num(cellText(countFor(s.name), MetricUnit.COUNT)),
           num(cellText(s.rate, MetricUnit.PROPORTION)),
         ]),
         "withdrawal-table",
       ),
-      notes(rates) ?? "",
+      notes(rates, counts) ?? "",
     );
     return {
       csv: [
-        ["stage", "cases_reaching_stage", "withdrawals", "withdrawal_rate", "rate_status"],
-        ...stages.map((s) => [s.id, s.rate && s.rate.base > 0 ? String(s.rate.base) : "", cellText(countFor(s.name), MetricUnit.COUNT), csvValue(s.rate), statusName(s.rate)]),
+        ["stage", "cases_reaching_stage", "withdrawals", "withdrawal_rate", "rate_status", "rate_symbol"],
+        ...stages.map((s) => [s.id, csvBase(s.rate), cellText(countFor(s.name), MetricUnit.COUNT), csvValue(s.rate), statusName(s.rate), symbol(s.rate)]),
       ],
+      tables: [rates, counts],
     };
   },
 };
@@ -548,13 +628,13 @@ const supportView: View = {
       label: titles[i] ?? "",
       data: periods.map((p) => {
         const cell = cellAt(i, p);
-        if (["suppressed", "suppressed-secondary"].includes(cellState(cell))) omitted.push(`${titles[i]} ${p}`);
+        if (isWithheld(cell)) omitted.push(`${titles[i]} ${p}`);
         return plotValue(cell, MetricUnit.COUNT);
       }),
     }));
     const demandName = `Support demand and unmet need by quarter, ${ctx.from} to ${ctx.to}`;
     const reasonName = `Unable to support, by reason, ${ctx.from} to ${ctx.to}`;
-    const reasonOmitted = reasons.rows.filter((r) => ["suppressed", "suppressed-secondary"].includes(cellState(r.cell))).map((r) => label(r, 1));
+    const reasonOmitted = reasons.rows.filter((r) => isWithheld(r.cell)).map((r) => label(r, 1));
     root.append(
       chart({ title: "Support demand and unmet need by quarter", kind: "line", labels: periods, series: chartSeries, yTitle: "count", omitted, tableName: demandName }, "support-chart"),
       table(demandName, ["Quarter", ...titles], periods.map((p) => [p, ...ids.map((_, i) => num(cellText(cellAt(i, p), MetricUnit.COUNT)))]), "support-table"),
@@ -569,7 +649,7 @@ const supportView: View = {
         tableName: reasonName,
       }, "unmet-chart"),
       table(reasonName, ["Reason", "Referred victims not supported"], reasons.rows.map((r) => [label(r, 1), num(cellText(r.cell, MetricUnit.COUNT))]), "unmet-table"),
-      notes(reasons) ?? "",
+      notes(...series, reasons) ?? "",
     );
     return {
       csv: [
@@ -577,6 +657,7 @@ const supportView: View = {
         ...periods.map((p) => ["by_quarter", p, ...ids.map((_, i) => cellText(cellAt(i, p), MetricUnit.COUNT))]),
         ...reasons.rows.map((r) => ["unable_to_support_by_reason", r.dimensions[1]?.value ?? "", "", "", cellText(r.cell, MetricUnit.COUNT)]),
       ],
+      tables: [...series, reasons],
     };
   },
 };
@@ -610,7 +691,7 @@ const areasView: View = {
     }));
     const rows = [...t.rows].sort((a, b) => (plotValue(b.cell, d.unit) ?? -Infinity) - (plotValue(a.cell, d.unit) ?? -Infinity));
     const total = t.totals[0]?.cell;
-    const omitted = rows.filter((r) => ["suppressed", "suppressed-secondary"].includes(cellState(r.cell))).map((r) => label(r, 1));
+    const omitted = rows.filter((r) => isWithheld(r.cell)).map((r) => label(r, 1));
     const tableName = `${d.title} by area, ${ctx.from} to ${ctx.to}`;
     root.append(
       el("p", { class: "description" }, d.description),
@@ -627,8 +708,8 @@ const areasView: View = {
         tableName,
         ["Area", d.title, "Base"],
         [
-          ...rows.map((r): TableCell[] => [label(r, 1), num(cellText(r.cell, d.unit)), num(r.cell && r.cell.base > 0 ? String(r.cell.base) : "")]),
-          ["All areas", num(cellText(total, d.unit)), num(total && total.base > 0 ? String(total.base) : "")],
+          ...rows.map((r): TableCell[] => [label(r, 1), num(cellText(r.cell, d.unit)), num(baseText(r.cell))]),
+          ["All areas", num(cellText(total, d.unit)), num(baseText(total))],
         ],
         "areas-table",
       ),
@@ -636,10 +717,11 @@ const areasView: View = {
     );
     return {
       csv: [
-        ["area", "value", "status", "shown_as", "base"],
-        ...rows.map((r) => [r.dimensions[1]?.value ?? "", csvValue(r.cell), statusName(r.cell), cellText(r.cell, d.unit), String(r.cell?.base ?? "")]),
-        ["ALL", csvValue(total), statusName(total), cellText(total, d.unit), String(total?.base ?? "")],
+        ["area", "value", "status", "shown_as", "base", "symbol"],
+        ...rows.map((r) => [r.dimensions[1]?.value ?? "", ...csvCell(r.cell, d.unit)]),
+        ["ALL", ...csvCell(total, d.unit)],
       ],
+      tables: [t],
     };
   },
 };

@@ -2,7 +2,9 @@
 // on free ports), headless Chromium (Debian's package) driven by playwright-core. Signs in with
 // the token the demo prints, opens every view, checks what the page shows (through each view's
 // CSV export and tables) against the gRPC API (`vawg-hub metrics … --format json` over mutual
-// TLS), checks that suppressed cells render as suppressed, and saves a screenshot per view.
+// TLS), checks the GSS symbols ([c] for withheld cells, never a value; [u] after values of low
+// reliability), the not-for-release banner and CSV comment on the central team's exact figures
+// (the default), perturbed figures on request, and saves a screenshot per view.
 //
 // Environment: VAWG_HUB_BIN (default ../target/debug/vawg-hub), PLAYWRIGHT_CORE_DIR (folder
 // holding node_modules/playwright-core; default ../.ci/.cache/playwright), CHROMIUM (default
@@ -101,19 +103,32 @@ async function open(hash, viewId) {
   assert.equal(error, null, error ? await error.textContent() : "");
 }
 
-/** The rows of a table by test id: text of each cell (the mark alone for marked cells). */
+/** The rows of a table by test id: the text each cell shows, GSS symbols included (without
+ * the words for screen readers). */
 async function tableRows(testId) {
   return page.$$eval(`[data-testid="${testId}"] tbody tr`, (rows) =>
-    rows.map((r) => [...r.cells].map((c) => (c.querySelector("abbr")?.textContent ?? c.textContent ?? "").trim())),
+    rows.map((r) => [...r.cells].map((c) => (c.dataset.text ?? c.textContent ?? "").trim())),
   );
 }
 
-/** Clicks "Export as CSV" and returns the file's rows. */
+/** Chooses the figures in the header ("" for the default, "perturbed") and waits for the view
+ * to render again. */
+async function chooseProtection(value) {
+  await page.selectOption("#protection", value);
+  await page.waitForSelector("#view[data-loaded]", { timeout: 60_000 });
+}
+
+/** Clicks "Export as CSV" and returns the file's comment lines ("#…"), header and rows. */
 async function exportCsv() {
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
   const text = readFileSync(await download.path(), "utf8");
   const rows = [];
+  const comments = [];
   for (const line of text.split("\r\n").filter(Boolean)) {
+    if (rows.length === 0 && line.startsWith("#")) {
+      comments.push(line);
+      continue;
+    }
     const cells = [];
     let cur = "";
     let quoted = false;
@@ -131,21 +146,69 @@ async function exportCsv() {
     cells.push(cur);
     rows.push(cells);
   }
-  return { header: rows[0], rows: rows.slice(1), name: download.suggestedFilename() };
+  return { comments, header: rows[0], rows: rows.slice(1), name: download.suggestedFilename() };
 }
 
 async function screenshot(name) {
   await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
 }
 
-/** The text the dashboard shows for a JSON cell of the API. */
+/** The text the dashboard shows for a JSON cell of the API (`vawg-hub metrics … --format
+ * json`): the GSS symbol alone for a withheld or empty cell, else the value, followed by its
+ * symbol ("[u]"), or "[low]" when a non-zero value shows as 0. */
 function shown(cell, unit) {
-  if (cell.status === "suppressed") return "[c]";
-  if (cell.status === "suppressed_secondary") return "[c2]";
-  if (cell.status === "no_data") return "-";
-  if (unit === "proportion") return `${(cell.value * 100).toFixed(1)}%`;
-  if (unit === "days") return cell.value.toFixed(1);
-  return Math.trunc(cell.value).toLocaleString("en-GB");
+  if (cell.value === null) return cell.symbol;
+  let text;
+  let zero;
+  if (unit === "proportion") {
+    text = `${(cell.value * 100).toFixed(1)}%`;
+    zero = Math.abs(cell.value * 100) < 0.05;
+  } else if (unit === "days") {
+    text = cell.value.toFixed(1);
+    zero = Math.abs(cell.value) < 0.05;
+  } else {
+    text = Math.trunc(cell.value).toLocaleString("en-GB");
+    zero = Math.trunc(cell.value) === 0;
+  }
+  if ((zero && cell.value !== 0) || cell.symbol === "[low]") text = "[low]";
+  return cell.symbol && cell.symbol !== "[low]" ? `${text} ${cell.symbol}` : text;
+}
+
+const BANNER_TITLE = "EXACT FIGURES — NOT FOR RELEASE";
+const BANNER_TEXT = "For the central team's statisticians only. Publish only the fixed publication tables or perturbed figures.";
+const CSV_COMMENT = "# EXACT FIGURES, NOT FOR RELEASE";
+
+/** Asserts that the view shows the not-for-release banner at its top (right under its heading,
+ * as a region named by its heading), or that it does not. */
+async function assertBanner(expected) {
+  const banner = await page.$('#view [data-testid="not-for-release"]');
+  if (!expected) {
+    assert.equal(banner, null, "no not-for-release banner");
+    return;
+  }
+  assert.ok(banner && (await banner.isVisible()), "the not-for-release banner is shown");
+  const b = await page.$eval('#view [data-testid="not-for-release"]', (e) => ({
+    heading: e.querySelector("h3")?.textContent,
+    text: e.querySelector("p")?.textContent,
+    labelledBy: e.getAttribute("aria-labelledby"),
+    headingId: e.querySelector("h3")?.id,
+    tag: e.tagName,
+    afterHead: e.previousElementSibling?.classList.contains("view-head") ?? false,
+  }));
+  assert.equal(b.heading, BANNER_TITLE);
+  assert.equal(b.text, BANNER_TEXT);
+  assert.equal(b.tag, "SECTION", "a region");
+  assert.equal(b.labelledBy, b.headingId, "named by its heading");
+  assert.ok(b.afterHead, "at the top of the view, under its title");
+  assert.match(await page.textContent("#status"), /exact figures, not for release/);
+}
+
+/** Asserts what no view shows: the retired [c2] mark, and a threshold note for a table that had
+ * no threshold ("Counts from 1 to -1"). */
+async function assertNoStaleMarks() {
+  const text = await page.textContent("#view");
+  assert.ok(!text.includes("[c2]"), "no [c2]: GSS has one symbol for confidential");
+  assert.ok(!/Counts from 1 to/.test(text), "no suppression threshold note on the flexible path");
 }
 
 const key = (dims, names) => names.map((n) => dims[n]).join("|");
@@ -157,6 +220,9 @@ function assertCsvMatches(csv, api, dims) {
   const byKey = new Map(api.rows.map((r) => [key(r.dimensions, dims), r]));
   const valueAt = csv.header.indexOf("value");
   const statusAt = csv.header.indexOf("status");
+  const baseAt = csv.header.indexOf("base");
+  const symbolAt = csv.header.indexOf("symbol");
+  assert.ok(valueAt >= 0 && statusAt >= 0 && baseAt >= 0 && symbolAt >= 0, `columns of ${csv.header}`);
   let matched = 0;
   for (const row of csv.rows) {
     const k = row.slice(0, dimColumns).join("|");
@@ -164,8 +230,14 @@ function assertCsvMatches(csv, api, dims) {
     if (!want) continue; // totals rows
     matched++;
     assert.equal(row[statusAt], want.status, `status of ${k}`);
-    if (want.value === null) assert.equal(row[valueAt], "", `withheld ${k} exported without a value`);
-    else assert.equal(Number(row[valueAt]), want.value, `value of ${k}`);
+    assert.equal(row[symbolAt], want.symbol, `symbol of ${k}`);
+    if (want.value === null) {
+      assert.equal(row[valueAt], "", `withheld ${k} exported without a value`);
+      assert.equal(row[baseAt], "0", `withheld ${k} exported without its base`);
+    } else {
+      assert.equal(Number(row[valueAt]), want.value, `value of ${k}`);
+      assert.equal(Number(row[baseAt]), want.base, `base of ${k}`);
+    }
   }
   assert.equal(matched, api.rows.length, "every row of the API is in the export");
 }
@@ -230,6 +302,8 @@ describe("dashboard in headless Chromium against a hub with synthetic data", { t
     const csv = await exportCsv();
     assert.equal(csv.rows.length, listed.length);
     assert.match(csv.name, /^vawg-catalogue-/);
+    assert.deepEqual(csv.comments, [], "the catalogue holds no figures");
+    await assertBanner(false);
     await screenshot("01-catalogue");
   });
 
@@ -251,32 +325,84 @@ describe("dashboard in headless Chromium against a hub with synthetic data", { t
     assertCsvMatches(csv, api, ["period", "category"]);
     const rows = await tableRows("metric-table");
     assert.equal(rows.length, api.rows.length + api.totals.length);
+    rows.slice(0, api.rows.length).forEach((r, i) => assert.equal(r[r.length - 1], shown(api.rows[i], "count"), `row ${r.slice(0, 2)}`));
     const canvas = await page.$('[data-testid="metric-chart"] canvas');
     assert.equal(await canvas.getAttribute("role"), "img");
     assert.match(await canvas.getAttribute("aria-label"), /Recorded VAWG crimes.*table/);
     await screenshot("02-metric-explorer");
   });
 
-  test("suppressed cells are shown as suppressed, never as zero, and left out of the chart", async () => {
+  test("exact figures, the central team's default, are marked not for release on the page and in the export", async () => {
     await open("#/metric?metric=recorded_crimes&grain=1&level=1&by1=1&by2=2", "metric");
     const api = apiQuery("recorded_crimes", ["--grain", "month", "--by", "area", "--by", "category"]);
-    const suppressed = api.rows.filter((r) => r.status === "suppressed");
-    assert.ok(suppressed.length > 0, "the synthetic data has small counts at this level");
+    assert.equal(api.protection, "PROTECTION_EXACT_NOT_FOR_RELEASE");
+    assert.ok(api.rows.every((r) => r.status === "exact_not_for_release"));
+    await assertBanner(true);
+    await assertNoStaleMarks();
+    const csv = await exportCsv();
+    assert.ok(csv.comments[0]?.startsWith(CSV_COMMENT), `the export starts with "${CSV_COMMENT}": ${csv.comments[0]}`);
+    assert.match(csv.name, /NOT-FOR-RELEASE\.csv$/);
+    assert.deepEqual(csv.header.slice(-5), ["value", "status", "shown_as", "base", "symbol"]);
+    assertCsvMatches(csv, api, ["period", "area", "category"]);
+    // The hub's own note says the same, and shows with the table.
+    assert.match(await page.textContent('#view [data-testid="notes"]'), /NOT FOR RELEASE/);
+    await screenshot("03-exact-not-for-release");
+  });
+
+  test("low-reliability values are followed by [u], explained", async () => {
+    await open("#/metric?metric=charge_rate&grain=4&level=1&by1=1&by2=2", "metric");
+    const api = apiQuery("charge_rate", ["--by", "area", "--by", "category"]);
+    const low = [...api.rows, ...api.totals].filter((r) => r.symbol === "[u]");
+    assert.ok(low.length > 0, "the synthetic data has rates on fewer than 20 charges by area and category");
     const rows = await tableRows("metric-table");
-    const marked = rows.filter((r) => r[r.length - 1] === "[c]");
-    assert.equal(marked.length, suppressed.length, "every primary-suppressed cell shows [c]");
-    // The first suppressed cell of the API, found by its period and area, shows [c], not 0.
-    const s = suppressed[0];
-    const row = rows.find((r) => r[0] === s.dimensions.period && r[1] === s.dimensions.area && r[r.length - 1] === "[c]");
-    assert.ok(row, `the row of ${JSON.stringify(s.dimensions)} is marked [c]`);
-    const explanation = await page.getAttribute('[data-testid="metric-table"] td.mark abbr', "title");
-    assert.match(explanation, /Suppressed/);
-    assert.ok(await page.isVisible('[data-testid="suppressed-note"]'), "the chart says what it leaves out");
-    assert.match(await page.textContent('[data-testid="suppressed-note"]'), /suppressed cells? not plotted/);
+    const flagged = rows.filter((r) => r[r.length - 1].endsWith(" [u]"));
+    assert.equal(flagged.length, low.length, "every [u] of the API is shown");
+    assert.match(flagged[0][flagged[0].length - 1], /^\d+\.\d% \[u\]$/, "the value, then [u]");
+    rows.slice(0, api.rows.length).forEach((r, i) => assert.equal(r[r.length - 1], shown(api.rows[i], "proportion"), `row ${r.slice(0, 3)}`));
+    const explanation = await page.getAttribute('[data-testid="metric-table"] td.flagged abbr', "title");
+    assert.match(explanation, /^Low reliability/);
+    assert.match(await page.textContent('[data-testid="metric-table"] + [data-testid="legend"]'), /\[u\] Low reliability/);
+    await assertBanner(true);
+    await assertNoStaleMarks();
     const csv = await exportCsv();
     assertCsvMatches(csv, api, ["period", "area", "category"]);
-    assert.ok(csv.rows.some((r) => r.includes("[c]") && r.includes("suppressed")));
-    await screenshot("03-suppressed-cells");
+    assert.ok(csv.rows.some((r) => r.at(-1) === "[u]" && r.at(-3).endsWith(" [u]")), "the symbol column says [u]");
+  });
+
+  test("perturbed figures on request: withheld cells show [c], never a value or base, and are left out of the chart", async () => {
+    await chooseProtection("perturbed");
+    try {
+      await open("#/metric?metric=charge_rate&grain=4&level=1&by1=1&by2=2", "metric");
+      const api = apiQuery("charge_rate", ["--by", "area", "--by", "category", "--protection", "cell-key-perturbation"]);
+      assert.equal(api.protection, "PROTECTION_CELL_KEY_PERTURBATION");
+      const withheld = [...api.rows, ...api.totals].filter((r) => r.value === null && r.symbol === "[c]");
+      assert.ok(withheld.length > 0, "the synthetic data has rates on small bases by area and category");
+      assert.ok(withheld.every((r) => r.base === null), "the CLI withholds the base too");
+      await assertBanner(false);
+      const rows = await tableRows("metric-table");
+      const marked = rows.filter((r) => r[r.length - 1] === "[c]");
+      assert.equal(marked.length, withheld.length, "every withheld cell shows [c]");
+      rows.slice(0, api.rows.length).forEach((r, i) => assert.equal(r[r.length - 1], shown(api.rows[i], "proportion"), `row ${r.slice(0, 3)}`));
+      const explanation = await page.getAttribute('[data-testid="metric-table"] td.mark abbr', "title");
+      assert.match(explanation, /^Confidential/);
+      assert.ok(await page.isVisible('[data-testid="suppressed-note"]'), "the chart says what it leaves out");
+      assert.match(await page.textContent('[data-testid="suppressed-note"]'), /withheld cells? \(\[c\]\) not plotted/);
+      // The hub's note on perturbation shows with the figures.
+      assert.match(await page.textContent('#view [data-testid="notes"]'), /within 5 of the true count/);
+      await assertNoStaleMarks();
+      const csv = await exportCsv();
+      assert.deepEqual(csv.comments, [], "perturbed figures may be released: no not-for-release line");
+      assert.doesNotMatch(csv.name, /NOT-FOR-RELEASE/);
+      assertCsvMatches(csv, api, ["period", "area", "category"]);
+      const valueAt = csv.header.indexOf("value");
+      const baseAt = csv.header.indexOf("base");
+      const withheldRows = csv.rows.filter((r) => r.at(-1) === "[c]");
+      assert.equal(withheldRows.length, withheld.length);
+      assert.ok(withheldRows.every((r) => r[valueAt] === "" && r[baseAt] === "0"), "no withheld value or base in the export");
+      await screenshot("03b-perturbed-withheld-cells");
+    } finally {
+      await chooseProtection("");
+    }
   });
 
   test("definition comparison: three scopes × three rules match CompareDefinitions", async () => {
@@ -285,13 +411,17 @@ describe("dashboard in headless Chromium against a hub with synthetic data", { t
       .split(/\n(?=\{)/)
       .map((d) => JSON.parse(d));
     assert.equal(docs.length, 9);
+    await assertBanner(true);
+    await assertNoStaleMarks();
     const csv = await exportCsv();
+    assert.ok(csv.comments[0]?.startsWith(CSV_COMMENT));
     assert.equal(csv.rows.length, 9);
     const totalAt = csv.header.indexOf("total");
     csv.rows.forEach((row, i) => {
       const total = docs[i].totals[0];
       assert.equal(row[csv.header.indexOf("status")], total.status, `variant ${row[0]} ${row[1]}`);
       assert.equal(row[totalAt] === "" ? null : Number(row[totalAt]), total.value, `variant ${row[0]} ${row[1]}`);
+      assert.equal(row[csv.header.indexOf("symbol")], total.symbol, `variant ${row[0]} ${row[1]}`);
     });
     const grid = await tableRows("compare-grid");
     assert.equal(grid.length, 3);
@@ -335,7 +465,9 @@ describe("dashboard in headless Chromium against a hub with synthetic data", { t
       const row = csv.rows.find((c) => c[0] === r.dimensions.subtype);
       assert.ok(row, `stage ${r.dimensions.subtype}`);
       assert.equal(row[4], r.status);
+      assert.equal(row[5], r.symbol);
       if (r.value !== null) assert.equal(Number(row[3]), r.value);
+      else assert.equal(row[1], "0", "a withheld rate's base is not exported");
     }
     await screenshot("07-withdrawal-by-stage");
   });

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vawg/v1/metrics.proto.
  */
 export const file_vawg_v1_metrics: GenFile = /*@__PURE__*/
-  fileDesc("ChV2YXdnL3YxL21ldHJpY3MucHJvdG8SB3Zhd2cudjEi0QIKEE1ldHJpY0Rlc2NyaXB0b3ISCgoCaWQYASABKAkSDQoFdGl0bGUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSIQoEdW5pdBgEIAEoDjITLnZhd2cudjEuTWV0cmljVW5pdBIhCgdvdXRjb21lGAUgASgOMhAudmF3Zy52MS5PdXRjb21lEi8KEm93bmVyX2FnZW5jeV9raW5kcxgGIAMoDjITLnZhd2cudjEuQWdlbmN5S2luZBISCgpjYXRlZ29yaWVzGAcgAygJEiYKCmJyZWFrZG93bnMYCCADKA4yEi52YXdnLnYxLkJyZWFrZG93bhIdChVjb3VudGluZ19ydWxlX2FwcGxpZXMYCSABKAgSJwoLZXZlbnRfa2luZHMYCiADKA4yEi52YXdnLnYxLkV2ZW50S2luZBISCgpzdGF0aXN0aWNzGAsgAygJIhQKEkxpc3RNZXRyaWNzUmVxdWVzdCJBChNMaXN0TWV0cmljc1Jlc3BvbnNlEioKB21ldHJpY3MYASADKAsyGS52YXdnLnYxLk1ldHJpY0Rlc2NyaXB0b3IirgMKC01ldHJpY1F1ZXJ5EhEKCW1ldHJpY19pZBgBIAEoCRIaChJkZWZpbml0aW9uX3ZlcnNpb24YAiABKAkSKgoMdmljdGltX3Njb3BlGAMgASgOMhQudmF3Zy52MS5WaWN0aW1TY29wZRIsCg1jb3VudGluZ19ydWxlGAQgASgOMhUudmF3Zy52MS5Db3VudGluZ1J1bGUSKAoGcGVyaW9kGAUgASgLMhgudmF3Zy52MS5SZWZlcmVuY2VQZXJpb2QSIQoFZ3JhaW4YBiABKA4yEi52YXdnLnYxLlRpbWVHcmFpbhImCgphcmVhX2xldmVsGAcgASgOMhIudmF3Zy52MS5BcmVhTGV2ZWwSEgoKYXJlYV9jb2RlcxgIIAMoCRISCgpjYXRlZ29yaWVzGAkgAygJEiYKCmJyZWFrZG93bnMYCiADKA4yEi52YXdnLnYxLkJyZWFrZG93bhIRCglzdGF0aXN0aWMYCyABKAkSFQoNcm91bmRpbmdfYmFzZRgMIAEoDRInCgpwcm90ZWN0aW9uGA0gASgOMhMudmF3Zy52MS5Qcm90ZWN0aW9uIk4KBENlbGwSDQoFdmFsdWUYASABKAESKQoGc3RhdHVzGAIgASgOMhkudmF3Zy52MS5EaXNjbG9zdXJlU3RhdHVzEgwKBGJhc2UYAyABKAQiQQoORGltZW5zaW9uVmFsdWUSEQoJZGltZW5zaW9uGAEgASgJEg0KBXZhbHVlGAIgASgJEg0KBWxhYmVsGAMgASgJIlUKCU1ldHJpY1JvdxIrCgpkaW1lbnNpb25zGAEgAygLMhcudmF3Zy52MS5EaW1lbnNpb25WYWx1ZRIbCgRjZWxsGAIgASgLMg0udmF3Zy52MS5DZWxsIvoBCgtNZXRyaWNUYWJsZRIjCgVxdWVyeRgBIAEoCzIULnZhd2cudjEuTWV0cmljUXVlcnkSEgoKZGltZW5zaW9ucxgCIAMoCRIgCgRyb3dzGAMgAygLMhIudmF3Zy52MS5NZXRyaWNSb3cSIgoGdG90YWxzGAQgAygLMhIudmF3Zy52MS5NZXRyaWNSb3cSHQoVc3VwcHJlc3Npb25fdGhyZXNob2xkGAUgASgNEhUKDXJvdW5kaW5nX2Jhc2UYBiABKA0SDQoFbm90ZXMYByADKAkSJwoKcHJvdGVjdGlvbhgIIAEoDjITLnZhd2cudjEuUHJvdGVjdGlvbiI5ChJRdWVyeU1ldHJpY1JlcXVlc3QSIwoFcXVlcnkYASABKAsyFC52YXdnLnYxLk1ldHJpY1F1ZXJ5IjoKE1F1ZXJ5TWV0cmljUmVzcG9uc2USIwoFdGFibGUYASABKAsyFC52YXdnLnYxLk1ldHJpY1RhYmxlIm0KEURlZmluaXRpb25WYXJpYW50EioKDHZpY3RpbV9zY29wZRgBIAEoDjIULnZhd2cudjEuVmljdGltU2NvcGUSLAoNY291bnRpbmdfcnVsZRgCIAEoDjIVLnZhd2cudjEuQ291bnRpbmdSdWxlIm4KGUNvbXBhcmVEZWZpbml0aW9uc1JlcXVlc3QSIwoFcXVlcnkYASABKAsyFC52YXdnLnYxLk1ldHJpY1F1ZXJ5EiwKCHZhcmlhbnRzGAIgAygLMhoudmF3Zy52MS5EZWZpbml0aW9uVmFyaWFudCKeAQoNQ29tcGFyZWRUYWJsZRIrCgd2YXJpYW50GAEgASgLMhoudmF3Zy52MS5EZWZpbml0aW9uVmFyaWFudBIjCgV0YWJsZRgCIAEoCzIULnZhd2cudjEuTWV0cmljVGFibGUSHAoFdG90YWwYAyABKAsyDS52YXdnLnYxLkNlbGwSHQoVZGlmZmVyZW5jZV9mcm9tX2ZpcnN0GAQgASgBIkQKGkNvbXBhcmVEZWZpbml0aW9uc1Jlc3BvbnNlEiYKBnRhYmxlcxgBIAMoCzIWLnZhd2cudjEuQ29tcGFyZWRUYWJsZSqJAQoKTWV0cmljVW5pdBIbChdNRVRSSUNfVU5JVF9VTlNQRUNJRklFRBAAEhUKEU1FVFJJQ19VTklUX0NPVU5UEAESGgoWTUVUUklDX1VOSVRfUFJPUE9SVElPThACEhQKEE1FVFJJQ19VTklUX0RBWVMQAxIVChFNRVRSSUNfVU5JVF9QRU5DRRAEKuYBCgdPdXRjb21lEhcKE09VVENPTUVfVU5TUEVDSUZJRUQQABIVChFPVVRDT01FX1JFUE9SVElORxABEhMKD09VVENPTUVfSlVTVElDRRACEh0KGU9VVENPTUVfVklDVElNX0VOR0FHRU1FTlQQAxIWChJPVVRDT01FX1BST1RFQ1RJT04QBBITCg9PVVRDT01FX1NVUFBPUlQQBRIWChJPVVRDT01FX1BSRVZBTEVOQ0UQBhIYChRPVVRDT01FX01VTFRJX0FHRU5DWRAHEhgKFE9VVENPTUVfUEVSUEVUUkFUT1JTEAgq7AEKCUJyZWFrZG93bhIZChVCUkVBS0RPV05fVU5TUEVDSUZJRUQQABISCg5CUkVBS0RPV05fQVJFQRABEhYKEkJSRUFLRE9XTl9DQVRFR09SWRACEhEKDUJSRUFLRE9XTl9TRVgQAxIWChJCUkVBS0RPV05fQUdFX0JBTkQQBBIaChZCUkVBS0RPV05fRVRITklDX0dST1VQEAUSGAoUQlJFQUtET1dOX0RJU0FCSUxJVFkQBhIgChxCUkVBS0RPV05fSU1NSUdSQVRJT05fU1RBVFVTEAcSFQoRQlJFQUtET1dOX1NVQlRZUEUQCCqRAQoJVGltZUdyYWluEhoKFlRJTUVfR1JBSU5fVU5TUEVDSUZJRUQQABIUChBUSU1FX0dSQUlOX01PTlRIEAESFgoSVElNRV9HUkFJTl9RVUFSVEVSEAISHQoZVElNRV9HUkFJTl9GSU5BTkNJQUxfWUVBUhADEhsKF1RJTUVfR1JBSU5fV0hPTEVfUEVSSU9EEAQq5AIKEERpc2Nsb3N1cmVTdGF0dXMSIQodRElTQ0xPU1VSRV9TVEFUVVNfVU5TUEVDSUZJRUQQABIeChpESVNDTE9TVVJFX1NUQVRVU19SRUxFQVNFRBABEh0KGURJU0NMT1NVUkVfU1RBVFVTX1JPVU5ERUQQAhIoCiRESVNDTE9TVVJFX1NUQVRVU19TVVBQUkVTU0VEX1BSSU1BUlkQAxIqCiZESVNDTE9TVVJFX1NUQVRVU19TVVBQUkVTU0VEX1NFQ09OREFSWRAEEh0KGURJU0NMT1NVUkVfU1RBVFVTX05PX0RBVEEQBRIfChtESVNDTE9TVVJFX1NUQVRVU19QRVJUVVJCRUQQBhIrCidESVNDTE9TVVJFX1NUQVRVU19FWEFDVF9OT1RfRk9SX1JFTEVBU0UQBxIrCidESVNDTE9TVVJFX1NUQVRVU19TVVBQUkVTU0VEX1NNQUxMX0JBU0UQCCqQAQoKUHJvdGVjdGlvbhIaChZQUk9URUNUSU9OX1VOU1BFQ0lGSUVEEAASJAogUFJPVEVDVElPTl9FWEFDVF9OT1RfRk9SX1JFTEVBU0UQARIkCiBQUk9URUNUSU9OX0NFTExfS0VZX1BFUlRVUkJBVElPThACEhoKFlBST1RFQ1RJT05fU1VQUFJFU1NJT04QAzKDAgoOTWV0cmljc1NlcnZpY2USSAoLTGlzdE1ldHJpY3MSGy52YXdnLnYxLkxpc3RNZXRyaWNzUmVxdWVzdBocLnZhd2cudjEuTGlzdE1ldHJpY3NSZXNwb25zZRJICgtRdWVyeU1ldHJpYxIbLnZhd2cudjEuUXVlcnlNZXRyaWNSZXF1ZXN0GhwudmF3Zy52MS5RdWVyeU1ldHJpY1Jlc3BvbnNlEl0KEkNvbXBhcmVEZWZpbml0aW9ucxIiLnZhd2cudjEuQ29tcGFyZURlZmluaXRpb25zUmVxdWVzdBojLnZhd2cudjEuQ29tcGFyZURlZmluaXRpb25zUmVzcG9uc2ViBnByb3RvMw", [file_vawg_v1_common]);
+  fileDesc("ChV2YXdnL3YxL21ldHJpY3MucHJvdG8SB3Zhd2cudjEi0QIKEE1ldHJpY0Rlc2NyaXB0b3ISCgoCaWQYASABKAkSDQoFdGl0bGUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSIQoEdW5pdBgEIAEoDjITLnZhd2cudjEuTWV0cmljVW5pdBIhCgdvdXRjb21lGAUgASgOMhAudmF3Zy52MS5PdXRjb21lEi8KEm93bmVyX2FnZW5jeV9raW5kcxgGIAMoDjITLnZhd2cudjEuQWdlbmN5S2luZBISCgpjYXRlZ29yaWVzGAcgAygJEiYKCmJyZWFrZG93bnMYCCADKA4yEi52YXdnLnYxLkJyZWFrZG93bhIdChVjb3VudGluZ19ydWxlX2FwcGxpZXMYCSABKAgSJwoLZXZlbnRfa2luZHMYCiADKA4yEi52YXdnLnYxLkV2ZW50S2luZBISCgpzdGF0aXN0aWNzGAsgAygJIhQKEkxpc3RNZXRyaWNzUmVxdWVzdCJBChNMaXN0TWV0cmljc1Jlc3BvbnNlEioKB21ldHJpY3MYASADKAsyGS52YXdnLnYxLk1ldHJpY0Rlc2NyaXB0b3IirgMKC01ldHJpY1F1ZXJ5EhEKCW1ldHJpY19pZBgBIAEoCRIaChJkZWZpbml0aW9uX3ZlcnNpb24YAiABKAkSKgoMdmljdGltX3Njb3BlGAMgASgOMhQudmF3Zy52MS5WaWN0aW1TY29wZRIsCg1jb3VudGluZ19ydWxlGAQgASgOMhUudmF3Zy52MS5Db3VudGluZ1J1bGUSKAoGcGVyaW9kGAUgASgLMhgudmF3Zy52MS5SZWZlcmVuY2VQZXJpb2QSIQoFZ3JhaW4YBiABKA4yEi52YXdnLnYxLlRpbWVHcmFpbhImCgphcmVhX2xldmVsGAcgASgOMhIudmF3Zy52MS5BcmVhTGV2ZWwSEgoKYXJlYV9jb2RlcxgIIAMoCRISCgpjYXRlZ29yaWVzGAkgAygJEiYKCmJyZWFrZG93bnMYCiADKA4yEi52YXdnLnYxLkJyZWFrZG93bhIRCglzdGF0aXN0aWMYCyABKAkSFQoNcm91bmRpbmdfYmFzZRgMIAEoDRInCgpwcm90ZWN0aW9uGA0gASgOMhMudmF3Zy52MS5Qcm90ZWN0aW9uInIKBENlbGwSDQoFdmFsdWUYASABKAESKQoGc3RhdHVzGAIgASgOMhkudmF3Zy52MS5EaXNjbG9zdXJlU3RhdHVzEgwKBGJhc2UYAyABKAQSIgoGc3ltYm9sGAQgASgOMhIudmF3Zy52MS5Hc3NTeW1ib2wiQQoORGltZW5zaW9uVmFsdWUSEQoJZGltZW5zaW9uGAEgASgJEg0KBXZhbHVlGAIgASgJEg0KBWxhYmVsGAMgASgJIlUKCU1ldHJpY1JvdxIrCgpkaW1lbnNpb25zGAEgAygLMhcudmF3Zy52MS5EaW1lbnNpb25WYWx1ZRIbCgRjZWxsGAIgASgLMg0udmF3Zy52MS5DZWxsIvoBCgtNZXRyaWNUYWJsZRIjCgVxdWVyeRgBIAEoCzIULnZhd2cudjEuTWV0cmljUXVlcnkSEgoKZGltZW5zaW9ucxgCIAMoCRIgCgRyb3dzGAMgAygLMhIudmF3Zy52MS5NZXRyaWNSb3cSIgoGdG90YWxzGAQgAygLMhIudmF3Zy52MS5NZXRyaWNSb3cSHQoVc3VwcHJlc3Npb25fdGhyZXNob2xkGAUgASgNEhUKDXJvdW5kaW5nX2Jhc2UYBiABKA0SDQoFbm90ZXMYByADKAkSJwoKcHJvdGVjdGlvbhgIIAEoDjITLnZhd2cudjEuUHJvdGVjdGlvbiI5ChJRdWVyeU1ldHJpY1JlcXVlc3QSIwoFcXVlcnkYASABKAsyFC52YXdnLnYxLk1ldHJpY1F1ZXJ5IjoKE1F1ZXJ5TWV0cmljUmVzcG9uc2USIwoFdGFibGUYASABKAsyFC52YXdnLnYxLk1ldHJpY1RhYmxlIm0KEURlZmluaXRpb25WYXJpYW50EioKDHZpY3RpbV9zY29wZRgBIAEoDjIULnZhd2cudjEuVmljdGltU2NvcGUSLAoNY291bnRpbmdfcnVsZRgCIAEoDjIVLnZhd2cudjEuQ291bnRpbmdSdWxlIm4KGUNvbXBhcmVEZWZpbml0aW9uc1JlcXVlc3QSIwoFcXVlcnkYASABKAsyFC52YXdnLnYxLk1ldHJpY1F1ZXJ5EiwKCHZhcmlhbnRzGAIgAygLMhoudmF3Zy52MS5EZWZpbml0aW9uVmFyaWFudCKeAQoNQ29tcGFyZWRUYWJsZRIrCgd2YXJpYW50GAEgASgLMhoudmF3Zy52MS5EZWZpbml0aW9uVmFyaWFudBIjCgV0YWJsZRgCIAEoCzIULnZhd2cudjEuTWV0cmljVGFibGUSHAoFdG90YWwYAyABKAsyDS52YXdnLnYxLkNlbGwSHQoVZGlmZmVyZW5jZV9mcm9tX2ZpcnN0GAQgASgBIpsBChBQdWJsaWNhdGlvblRhYmxlEgoKAmlkGAEgASgJEg0KBXRpdGxlGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEiMKBXF1ZXJ5GAQgASgLMhQudmF3Zy52MS5NZXRyaWNRdWVyeRIbChNoZWFkbGluZV9jYXRlZ29yaWVzGAUgAygJEhUKDXJvdW5kaW5nX2Jhc2UYBiABKA0iHgocTGlzdFB1YmxpY2F0aW9uVGFibGVzUmVxdWVzdCJKCh1MaXN0UHVibGljYXRpb25UYWJsZXNSZXNwb25zZRIpCgZ0YWJsZXMYASADKAsyGS52YXdnLnYxLlB1YmxpY2F0aW9uVGFibGUiRgoaR2V0UHVibGljYXRpb25UYWJsZVJlcXVlc3QSEAoIdGFibGVfaWQYASABKAkSFgoOZmluYW5jaWFsX3llYXIYAiABKAkicgobR2V0UHVibGljYXRpb25UYWJsZVJlc3BvbnNlEi4KC3B1YmxpY2F0aW9uGAEgASgLMhkudmF3Zy52MS5QdWJsaWNhdGlvblRhYmxlEiMKBXRhYmxlGAIgASgLMhQudmF3Zy52MS5NZXRyaWNUYWJsZSJEChpDb21wYXJlRGVmaW5pdGlvbnNSZXNwb25zZRImCgZ0YWJsZXMYASADKAsyFi52YXdnLnYxLkNvbXBhcmVkVGFibGUqiQEKCk1ldHJpY1VuaXQSGwoXTUVUUklDX1VOSVRfVU5TUEVDSUZJRUQQABIVChFNRVRSSUNfVU5JVF9DT1VOVBABEhoKFk1FVFJJQ19VTklUX1BST1BPUlRJT04QAhIUChBNRVRSSUNfVU5JVF9EQVlTEAMSFQoRTUVUUklDX1VOSVRfUEVOQ0UQBCrmAQoHT3V0Y29tZRIXChNPVVRDT01FX1VOU1BFQ0lGSUVEEAASFQoRT1VUQ09NRV9SRVBPUlRJTkcQARITCg9PVVRDT01FX0pVU1RJQ0UQAhIdChlPVVRDT01FX1ZJQ1RJTV9FTkdBR0VNRU5UEAMSFgoST1VUQ09NRV9QUk9URUNUSU9OEAQSEwoPT1VUQ09NRV9TVVBQT1JUEAUSFgoST1VUQ09NRV9QUkVWQUxFTkNFEAYSGAoUT1VUQ09NRV9NVUxUSV9BR0VOQ1kQBxIYChRPVVRDT01FX1BFUlBFVFJBVE9SUxAIKuwBCglCcmVha2Rvd24SGQoVQlJFQUtET1dOX1VOU1BFQ0lGSUVEEAASEgoOQlJFQUtET1dOX0FSRUEQARIWChJCUkVBS0RPV05fQ0FURUdPUlkQAhIRCg1CUkVBS0RPV05fU0VYEAMSFgoSQlJFQUtET1dOX0FHRV9CQU5EEAQSGgoWQlJFQUtET1dOX0VUSE5JQ19HUk9VUBAFEhgKFEJSRUFLRE9XTl9ESVNBQklMSVRZEAYSIAocQlJFQUtET1dOX0lNTUlHUkFUSU9OX1NUQVRVUxAHEhUKEUJSRUFLRE9XTl9TVUJUWVBFEAgqkQEKCVRpbWVHcmFpbhIaChZUSU1FX0dSQUlOX1VOU1BFQ0lGSUVEEAASFAoQVElNRV9HUkFJTl9NT05USBABEhYKElRJTUVfR1JBSU5fUVVBUlRFUhACEh0KGVRJTUVfR1JBSU5fRklOQU5DSUFMX1lFQVIQAxIbChdUSU1FX0dSQUlOX1dIT0xFX1BFUklPRBAEKuQCChBEaXNjbG9zdXJlU3RhdHVzEiEKHURJU0NMT1NVUkVfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHgoaRElTQ0xPU1VSRV9TVEFUVVNfUkVMRUFTRUQQARIdChlESVNDTE9TVVJFX1NUQVRVU19ST1VOREVEEAISKAokRElTQ0xPU1VSRV9TVEFUVVNfU1VQUFJFU1NFRF9QUklNQVJZEAMSKgomRElTQ0xPU1VSRV9TVEFUVVNfU1VQUFJFU1NFRF9TRUNPTkRBUlkQBBIdChlESVNDTE9TVVJFX1NUQVRVU19OT19EQVRBEAUSHwobRElTQ0xPU1VSRV9TVEFUVVNfUEVSVFVSQkVEEAYSKwonRElTQ0xPU1VSRV9TVEFUVVNfRVhBQ1RfTk9UX0ZPUl9SRUxFQVNFEAcSKwonRElTQ0xPU1VSRV9TVEFUVVNfU1VQUFJFU1NFRF9TTUFMTF9CQVNFEAgqkAEKClByb3RlY3Rpb24SGgoWUFJPVEVDVElPTl9VTlNQRUNJRklFRBAAEiQKIFBST1RFQ1RJT05fRVhBQ1RfTk9UX0ZPUl9SRUxFQVNFEAESJAogUFJPVEVDVElPTl9DRUxMX0tFWV9QRVJUVVJCQVRJT04QAhIaChZQUk9URUNUSU9OX1NVUFBSRVNTSU9OEAMqtQEKCUdzc1N5bWJvbBIaChZHU1NfU1lNQk9MX1VOU1BFQ0lGSUVEEAASGwoXR1NTX1NZTUJPTF9DT05GSURFTlRJQUwQARIcChhHU1NfU1lNQk9MX05PVF9BVkFJTEFCTEUQAhIdChlHU1NfU1lNQk9MX05PVF9BUFBMSUNBQkxFEAMSHgoaR1NTX1NZTUJPTF9MT1dfUkVMSUFCSUxJVFkQBBISCg5HU1NfU1lNQk9MX0xPVxAFMs0DCg5NZXRyaWNzU2VydmljZRJICgtMaXN0TWV0cmljcxIbLnZhd2cudjEuTGlzdE1ldHJpY3NSZXF1ZXN0GhwudmF3Zy52MS5MaXN0TWV0cmljc1Jlc3BvbnNlEkgKC1F1ZXJ5TWV0cmljEhsudmF3Zy52MS5RdWVyeU1ldHJpY1JlcXVlc3QaHC52YXdnLnYxLlF1ZXJ5TWV0cmljUmVzcG9uc2USXQoSQ29tcGFyZURlZmluaXRpb25zEiIudmF3Zy52MS5Db21wYXJlRGVmaW5pdGlvbnNSZXF1ZXN0GiMudmF3Zy52MS5Db21wYXJlRGVmaW5pdGlvbnNSZXNwb25zZRJmChVMaXN0UHVibGljYXRpb25UYWJsZXMSJS52YXdnLnYxLkxpc3RQdWJsaWNhdGlvblRhYmxlc1JlcXVlc3QaJi52YXdnLnYxLkxpc3RQdWJsaWNhdGlvblRhYmxlc1Jlc3BvbnNlEmAKE0dldFB1YmxpY2F0aW9uVGFibGUSIy52YXdnLnYxLkdldFB1YmxpY2F0aW9uVGFibGVSZXF1ZXN0GiQudmF3Zy52MS5HZXRQdWJsaWNhdGlvblRhYmxlUmVzcG9uc2ViBnByb3RvMw", [file_vawg_v1_common]);
 
 /**
  * A metric in the catalogue.
@@ -228,10 +228,10 @@ export type MetricQuery = Message<"vawg.v1.MetricQuery"> & {
   statistic: string;
 
   /**
-   * Round released values to this base (e.g. 5). 0 for the hub default. Under cell-key
-   * perturbation (PROTECTION_CELL_KEY_PERTURBATION) the hub's protection is fixed and this field
-   * is ignored: the response's rounding_base says 0, and a note says so. Under suppression a
-   * caller may ask for stricter control than the default, never weaker.
+   * Ignored by QueryMetric and CompareDefinitions: protection there is the hub's and no caller
+   * can change it (rounding a value the caller also sees under other bases would undo it).
+   * When set above 1 the response's rounding_base says 0 and a note says the base was
+   * ignored. Publication tables round by their own fixed setting.
    *
    * @generated from field: uint32 rounding_base = 12;
    */
@@ -240,9 +240,11 @@ export type MetricQuery = Message<"vawg.v1.MetricQuery"> & {
   /**
    * The protection wanted; unset for the caller's default. Agencies always receive
    * PROTECTION_CELL_KEY_PERTURBATION (asking for anything else is PERMISSION_DENIED). The
-   * central team receives PROTECTION_SUPPRESSION by default (tables prepared for release), and
-   * may ask for PROTECTION_EXACT_NOT_FOR_RELEASE (exact figures, marked and audited as not for
-   * release) or PROTECTION_CELL_KEY_PERTURBATION (what agencies see).
+   * central team receives PROTECTION_EXACT_NOT_FOR_RELEASE by default (exact figures, every
+   * cell and table marked and every query audited as not for release) and may ask for
+   * PROTECTION_CELL_KEY_PERTURBATION (what agencies see, safe to release).
+   * PROTECTION_SUPPRESSION is for the fixed publication tables only (GetPublicationTable):
+   * asking for it here is INVALID_ARGUMENT.
    *
    * @generated from field: vawg.v1.Protection protection = 13;
    */
@@ -282,6 +284,14 @@ export type Cell = Message<"vawg.v1.Cell"> & {
    * @generated from field: uint64 base = 3;
    */
   base: bigint;
+
+  /**
+   * The Government Statistical Service symbol to show with or instead of the value (GSS,
+   * "Symbols in tables"); GSS_SYMBOL_UNSPECIFIED when the value is shown plain.
+   *
+   * @generated from field: vawg.v1.GssSymbol symbol = 4;
+   */
+  symbol: GssSymbol;
 };
 
 /**
@@ -566,6 +576,158 @@ export const ComparedTableSchema: GenMessage<ComparedTable> = /*@__PURE__*/
   messageDesc(file_vawg_v1_metrics, 12);
 
 /**
+ * A fixed publication table: a grouping defined in advance, produced for one financial year
+ * under primary and secondary suppression (docs/disclosure.md, section 3).
+ *
+ * @generated from message vawg.v1.PublicationTable
+ */
+export type PublicationTable = Message<"vawg.v1.PublicationTable"> & {
+  /**
+   * Stable identifier, e.g. "recorded_crimes_by_category_quarterly".
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Title as published.
+   *
+   * @generated from field: string title = 2;
+   */
+  title: string;
+
+  /**
+   * What the table shows.
+   *
+   * @generated from field: string description = 3;
+   */
+  description: string;
+
+  /**
+   * The query it runs, with the period left empty (the financial year asked for fills it).
+   *
+   * @generated from field: vawg.v1.MetricQuery query = 4;
+   */
+  query?: MetricQuery | undefined;
+
+  /**
+   * Category ids never chosen as a complementary suppression while a smaller complement
+   * exists (national totals are spared the same way).
+   *
+   * @generated from field: repeated string headline_categories = 5;
+   */
+  headlineCategories: string[];
+
+  /**
+   * Released values are rounded to this base after suppression (0: no rounding).
+   *
+   * @generated from field: uint32 rounding_base = 6;
+   */
+  roundingBase: number;
+};
+
+/**
+ * Describes the message vawg.v1.PublicationTable.
+ * Use `create(PublicationTableSchema)` to create a new message.
+ */
+export const PublicationTableSchema: GenMessage<PublicationTable> = /*@__PURE__*/
+  messageDesc(file_vawg_v1_metrics, 13);
+
+/**
+ * Request for ListPublicationTables.
+ *
+ * @generated from message vawg.v1.ListPublicationTablesRequest
+ */
+export type ListPublicationTablesRequest = Message<"vawg.v1.ListPublicationTablesRequest"> & {
+};
+
+/**
+ * Describes the message vawg.v1.ListPublicationTablesRequest.
+ * Use `create(ListPublicationTablesRequestSchema)` to create a new message.
+ */
+export const ListPublicationTablesRequestSchema: GenMessage<ListPublicationTablesRequest> = /*@__PURE__*/
+  messageDesc(file_vawg_v1_metrics, 14);
+
+/**
+ * Response of ListPublicationTables.
+ *
+ * @generated from message vawg.v1.ListPublicationTablesResponse
+ */
+export type ListPublicationTablesResponse = Message<"vawg.v1.ListPublicationTablesResponse"> & {
+  /**
+   * The publication tables.
+   *
+   * @generated from field: repeated vawg.v1.PublicationTable tables = 1;
+   */
+  tables: PublicationTable[];
+};
+
+/**
+ * Describes the message vawg.v1.ListPublicationTablesResponse.
+ * Use `create(ListPublicationTablesResponseSchema)` to create a new message.
+ */
+export const ListPublicationTablesResponseSchema: GenMessage<ListPublicationTablesResponse> = /*@__PURE__*/
+  messageDesc(file_vawg_v1_metrics, 15);
+
+/**
+ * Request for GetPublicationTable.
+ *
+ * @generated from message vawg.v1.GetPublicationTableRequest
+ */
+export type GetPublicationTableRequest = Message<"vawg.v1.GetPublicationTableRequest"> & {
+  /**
+   * The table id.
+   *
+   * @generated from field: string table_id = 1;
+   */
+  tableId: string;
+
+  /**
+   * The financial year, April to March, written "2024-25".
+   *
+   * @generated from field: string financial_year = 2;
+   */
+  financialYear: string;
+};
+
+/**
+ * Describes the message vawg.v1.GetPublicationTableRequest.
+ * Use `create(GetPublicationTableRequestSchema)` to create a new message.
+ */
+export const GetPublicationTableRequestSchema: GenMessage<GetPublicationTableRequest> = /*@__PURE__*/
+  messageDesc(file_vawg_v1_metrics, 16);
+
+/**
+ * Response of GetPublicationTable.
+ *
+ * @generated from message vawg.v1.GetPublicationTableResponse
+ */
+export type GetPublicationTableResponse = Message<"vawg.v1.GetPublicationTableResponse"> & {
+  /**
+   * The table's definition.
+   *
+   * @generated from field: vawg.v1.PublicationTable publication = 1;
+   */
+  publication?: PublicationTable | undefined;
+
+  /**
+   * The table. Rows hold every cell and every margin ("*" in a dimension, labelled "All"),
+   * suppressed so that no withheld count follows from any published figure of the table;
+   * totals hold the per-period totals. Protection is PROTECTION_SUPPRESSION.
+   *
+   * @generated from field: vawg.v1.MetricTable table = 2;
+   */
+  table?: MetricTable | undefined;
+};
+
+/**
+ * Describes the message vawg.v1.GetPublicationTableResponse.
+ * Use `create(GetPublicationTableResponseSchema)` to create a new message.
+ */
+export const GetPublicationTableResponseSchema: GenMessage<GetPublicationTableResponse> = /*@__PURE__*/
+  messageDesc(file_vawg_v1_metrics, 17);
+
+/**
  * Response of CompareDefinitions.
  *
  * @generated from message vawg.v1.CompareDefinitionsResponse
@@ -584,7 +746,7 @@ export type CompareDefinitionsResponse = Message<"vawg.v1.CompareDefinitionsResp
  * Use `create(CompareDefinitionsResponseSchema)` to create a new message.
  */
 export const CompareDefinitionsResponseSchema: GenMessage<CompareDefinitionsResponse> = /*@__PURE__*/
-  messageDesc(file_vawg_v1_metrics, 13);
+  messageDesc(file_vawg_v1_metrics, 18);
 
 /**
  * The unit of a metric's values.
@@ -944,7 +1106,8 @@ export enum Protection {
   CELL_KEY_PERTURBATION = 2,
 
   /**
-   * Primary and secondary suppression (and rounding) of one fixed table.
+   * Primary and secondary suppression (and rounding) of one fixed publication table
+   * (GetPublicationTable); not available on the flexible path.
    *
    * @generated from enum value: PROTECTION_SUPPRESSION = 3;
    */
@@ -956,6 +1119,66 @@ export enum Protection {
  */
 export const ProtectionSchema: GenEnum<Protection> = /*@__PURE__*/
   enumDesc(file_vawg_v1_metrics, 5);
+
+/**
+ * The Government Statistical Service's symbols for table cells (Government Analysis Function,
+ * "Symbols in tables, definitions and help"). Each value's comment gives the shorthand to print.
+ *
+ * @generated from enum vawg.v1.GssSymbol
+ */
+export enum GssSymbol {
+  /**
+   * No symbol: show the value plain.
+   *
+   * @generated from enum value: GSS_SYMBOL_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * "[c]" confidential: withheld by disclosure control (statuses SUPPRESSED_PRIMARY,
+   * SUPPRESSED_SECONDARY, SUPPRESSED_SMALL_BASE). Show the symbol instead of the value.
+   *
+   * @generated from enum value: GSS_SYMBOL_CONFIDENTIAL = 1;
+   */
+  CONFIDENTIAL = 1,
+
+  /**
+   * "[x]" not available: no data for this cell (status NO_DATA).
+   *
+   * @generated from enum value: GSS_SYMBOL_NOT_AVAILABLE = 2;
+   */
+  NOT_AVAILABLE = 2,
+
+  /**
+   * "[z]" not applicable: a rate, proportion or average whose base is zero (status NO_DATA).
+   *
+   * @generated from enum value: GSS_SYMBOL_NOT_APPLICABLE = 3;
+   */
+  NOT_APPLICABLE = 3,
+
+  /**
+   * "[u]" low reliability: a rate or proportion whose numerator, or an average whose base, is
+   * fewer than 20 (after protection). Show the value followed by the symbol.
+   *
+   * @generated from enum value: GSS_SYMBOL_LOW_RELIABILITY = 4;
+   */
+  LOW_RELIABILITY = 4,
+
+  /**
+   * "[low]": a non-zero value that rounds to 0 at the precision shown. The hub sends whole
+   * counts and unrounded rates, so it never sets this; a client that rounds a non-zero value to
+   * 0 for display shows "[low]" itself.
+   *
+   * @generated from enum value: GSS_SYMBOL_LOW = 5;
+   */
+  LOW = 5,
+}
+
+/**
+ * Describes the enum vawg.v1.GssSymbol.
+ */
+export const GssSymbolSchema: GenEnum<GssSymbol> = /*@__PURE__*/
+  enumDesc(file_vawg_v1_metrics, 6);
 
 /**
  * Answers aggregate questions. Nobody gets record-level data from this service. Callers need
@@ -994,6 +1217,28 @@ export const MetricsService: GenService<{
     methodKind: "unary";
     input: typeof CompareDefinitionsRequestSchema;
     output: typeof CompareDefinitionsResponseSchema;
+  },
+  /**
+   * Lists the fixed publication tables (deploy/metrics/publications.toml): the tables the
+   * central team prepares for release under suppression.
+   *
+   * @generated from rpc vawg.v1.MetricsService.ListPublicationTables
+   */
+  listPublicationTables: {
+    methodKind: "unary";
+    input: typeof ListPublicationTablesRequestSchema;
+    output: typeof ListPublicationTablesResponseSchema;
+  },
+  /**
+   * Produces one publication table for one financial year, with primary and secondary
+   * suppression chosen across the whole table (PROTECTION_SUPPRESSION). Central team only.
+   *
+   * @generated from rpc vawg.v1.MetricsService.GetPublicationTable
+   */
+  getPublicationTable: {
+    methodKind: "unary";
+    input: typeof GetPublicationTableRequestSchema;
+    output: typeof GetPublicationTableResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_vawg_v1_metrics, 0);
