@@ -33,6 +33,7 @@ mod ingest_synth;
 mod metrics;
 mod metrics_firewall;
 mod metrics_rollup;
+mod police_outcomes;
 mod push;
 mod security_matrix;
 mod security_secrets;

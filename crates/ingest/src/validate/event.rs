@@ -1,6 +1,8 @@
 //! The event, by kind: its typed fields and its JSON detail (identifiers removed; sealed
 //! payloads kept as ciphertext the hub cannot read). One reader per kind of the oneof.
 
+pub(super) mod outcome;
+
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use vawg_proto::pb::{self, EventKind, vawg_record::Event};
@@ -48,19 +50,18 @@ fn event_field(kind: EventKind) -> String {
     kind.canonical().to_ascii_lowercase()
 }
 
-/// The outcome group the contract assigns to each Home Office outcome type.
-pub(super) fn outcome_group(outcome_type: u32) -> Option<pb::PoliceOutcomeGroup> {
-    use pb::PoliceOutcomeGroup as G;
-    Some(match outcome_type {
-        1 => G::ChargedOrSummonsed,
-        2 | 3 | 6 | 7 | 8 => G::OutOfCourt,
-        15 => G::EvidentialDifficultiesVictimSupports,
-        16 => G::VictimDoesNotSupport,
-        18 => G::NoSuspectIdentified,
-        9..=14 | 21 => G::ProsecutionPrevented,
-        17 | 19 | 20 | 22 => G::Other,
-        _ => return None,
-    })
+/// Why `sent` is refused with outcome type `t`: the group expected, and the other ways to pass.
+fn wrong_group(t: u32, expected: pb::PoliceOutcomeGroup, sent: pb::PoliceOutcomeGroup) -> String {
+    let v1 = outcome::v1_group(t)
+        .filter(|g| *g != expected)
+        .map(|g| format!(" (or {}, as v1 clients paired it)", g.canonical()))
+        .unwrap_or_default();
+    format!(
+        "outcome type {t} belongs to Home Office group {}: send that{v1}, or leave the group \
+         UNSPECIFIED for the hub to derive it; got {}",
+        expected.canonical(),
+        sent.canonical()
+    )
 }
 
 /// A value's canonical name, as stored.
@@ -107,31 +108,34 @@ impl Reader<'_> {
         })
     }
 
-    /// The Home Office outcome type must be one the contract assigns to a group, and the
-    /// group given must be that one.
+    /// The outcome type must be a Home Office one (1-22). The group is optional: the hub derives
+    /// the Home Office group from the type and stores that; a group that is sent must be the
+    /// derived one or the pairing the contract accepted before (see [`outcome`]).
     fn police_outcome(&mut self, o: &pb::PoliceOutcome) -> Value {
-        let group = self.required::<pb::PoliceOutcomeGroup>(o.group, "group");
-        match outcome_group(o.home_office_outcome_type) {
-            None => self.add(
-                "home_office_outcome_type",
-                "must be a Home Office outcome type the contract assigns to a group \
-                 (1-3, 6-22)",
-            ),
-            Some(expected) if group.is_some_and(|g| g != expected) => self.add(
-                "group",
-                format!(
-                    "outcome type {} belongs to group {}",
-                    o.home_office_outcome_type,
-                    expected.canonical()
-                ),
-            ),
-            Some(_) => {}
+        let t = o.home_office_outcome_type;
+        let derived = outcome::home_office_group(t);
+        if derived.is_none() {
+            let (first, last) = outcome::OUTCOME_TYPES.into_inner();
+            let reason = format!("must be a Home Office outcome type, {first}-{last}; got {t}");
+            self.add("home_office_outcome_type", reason);
         }
-        self.f.decision = name(group);
-        json!({
-            "home_office_outcome_type": o.home_office_outcome_type,
+        let sent = self.optional::<pb::PoliceOutcomeGroup>(o.group, "group");
+        if let (Some(expected), Some(g)) = (derived, sent)
+            && !outcome::accepts(t, g)
+        {
+            let reason = wrong_group(t, expected, g);
+            self.add("group", reason);
+        }
+        self.f.decision = name(derived);
+        let mut detail = json!({
+            "home_office_outcome_type": t,
             "group": self.f.decision,
-        })
+        });
+        // What the client sent, when it differs from the group stored (a v1 pairing).
+        if let Some(g) = sent.filter(|g| derived.is_some_and(|d| d != *g)) {
+            detail["submitted_group"] = json!(g.canonical());
+        }
+        detail
     }
 
     fn cps_referral(&mut self, c: &pb::CpsReferral) -> Value {
