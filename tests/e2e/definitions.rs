@@ -18,18 +18,21 @@ async fn lists_and_classifies_under_the_current_definition() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(list.definitions.len(), 1);
-    let v1 = &list.definitions[0];
-    assert_eq!(v1.version, "vawg-v1");
-    assert!(v1.current);
+    // Both versions are loaded; vawg-v2 is current from its effective date.
+    let versions: Vec<(&str, bool)> = list
+        .definitions
+        .iter()
+        .map(|d| (d.version.as_str(), d.current))
+        .collect();
+    assert_eq!(versions, vec![("vawg-v2", true), ("vawg-v1", false)], "current first");
     assert!(
-        v1.schemes.is_empty(),
+        list.definitions.iter().all(|d| d.schemes.is_empty()),
         "the listing leaves out the code mappings"
     );
 
     let full = client
         .get_definition(pb::GetDefinitionRequest {
-            version: "vawg-v1".into(),
+            version: "vawg-v2".into(),
         })
         .await
         .unwrap()
@@ -55,8 +58,33 @@ async fn lists_and_classifies_under_the_current_definition() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(rape.version, "vawg-v1");
+    assert_eq!(rape.version, "vawg-v2");
     assert_eq!(rape.category.unwrap().id, "rape");
+
+    // A force's own notation is read (4.1 is class 4, subclass 1), and a context code says its
+    // category depends on the crime's context.
+    let manslaughter = client
+        .classify(pb::ClassifyRequest {
+            version: String::new(),
+            scheme: "HO_OFFENCE".into(),
+            code: "004.01".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(manslaughter.mapping.unwrap().code, "4/1");
+    assert_eq!(manslaughter.context, "homicide");
+    // Coercive control, by legislation, from the police.
+    let ccb = client
+        .classify(pb::ClassifyRequest {
+            version: String::new(),
+            scheme: "LEGISLATION".into(),
+            code: "serious crime act 2015  s76".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ccb.category.unwrap().id, "controlling_or_coercive_behaviour");
 
     app.stop().await;
 }

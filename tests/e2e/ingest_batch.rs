@@ -27,7 +27,7 @@ async fn valid_batch_is_stored_and_classified(backend: Backend) {
         assert_eq!(r.index as usize, i);
         assert_eq!(r.source_record_id, format!("c-{i}"));
         assert_eq!(r.category, "stalking");
-        assert_eq!(r.definition_version, "vawg-v1");
+        assert_eq!(r.definition_version, "vawg-v2");
     }
     let stored = app.store().revisions(MET_ID, "c-1").await.unwrap();
     assert_eq!(stored.len(), 1);

@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod client_sealing;
 mod client_stream;
+mod counting;
 mod dashboard;
 mod definitions;
 mod demo;

@@ -75,8 +75,8 @@ async fn every_query_is_decided_and_audited_without_personal_data() {
         q.reason
     );
     assert!(q.subject_pseudonyms.is_empty());
-    // CompareDefinitions: one entry naming all nine variants.
-    assert_eq!(decided[1].reason.matches("VICTIM_SCOPE_").count(), 9);
+    // CompareDefinitions: one entry naming all twelve variants.
+    assert_eq!(decided[1].reason.matches("VICTIM_SCOPE_").count(), 12);
     app.stop().await;
 }
 

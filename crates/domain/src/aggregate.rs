@@ -99,6 +99,12 @@ pub struct FactRecord {
     pub suspect: Option<String>,
     /// Pseudonym of the police crime reference (links the justice journey).
     pub case_ref: Option<String>,
+    /// Pseudonym of the incident (occurrence or report) reference, namespaced by the
+    /// submitting agency; `None` for a record without one (its own incident).
+    pub incident: Option<String>,
+    /// The context class of a context code that was not resolved at ingest (a justice-stage
+    /// record: its category then comes from its case's crime, `docs/counting.md` §2.10).
+    pub context: Option<String>,
     /// Victim demographics.
     pub demographics: pb::Demographics,
     /// The event.
@@ -119,16 +125,11 @@ pub use crate::policy::event_kind;
 pub enum EntityKey {
     /// One record: single-record metrics (orders, referrals, support, homicides…).
     Record(i64),
-    /// A victim/suspect relationship: recorded crimes under the counting rules.
-    Relationship {
-        /// Victim pseudonym.
-        victim: String,
-        /// Suspect pseudonym.
-        suspect: String,
-    },
     /// A case (police crime reference pseudonym): the justice journey.
     Case(String),
-    /// A victim: repeat victimisation.
+    /// A victim: their crimes under every counting rule (the rules pick within the victim's
+    /// incidents, or across their history for `ONE_PER_RELATIONSHIP`), repeat victimisation,
+    /// and the people supported (distinct people).
     Victim(String),
     /// A suspect: perpetrators with several victims or force areas.
     Suspect(String),
@@ -139,7 +140,6 @@ impl EntityKey {
     pub fn as_text(&self) -> String {
         match self {
             EntityKey::Record(id) => format!("rec:{id}"),
-            EntityKey::Relationship { victim, suspect } => format!("rel:{victim}|{suspect}"),
             EntityKey::Case(c) => format!("case:{c}"),
             EntityKey::Victim(v) => format!("victim:{v}"),
             EntityKey::Suspect(s) => format!("suspect:{s}"),
@@ -161,25 +161,34 @@ pub fn in_case(kind: EventKind) -> bool {
     )
 }
 
-/// The entities a record belongs to. A crime without a known suspect is a relationship of its
-/// own (the principal crime rule cannot join it to anything).
+/// The metrics whose sub-type is the offence's domestic context (`FLAGGED`,
+/// `RELATIONSHIP_ONLY`, `NOT_DOMESTIC`), so `BREAKDOWN_DOMESTIC_ABUSE_RELATED` reads it.
+pub const DOMESTIC_CONTEXT_METRICS: [&str; 1] = ["recorded_crimes"];
+
+/// Whether a metric can be broken down by domestic context.
+pub fn by_domestic_context(def: &MetricDef) -> bool {
+    DOMESTIC_CONTEXT_METRICS.contains(&def.id.as_str())
+}
+
+/// Whether records of this kind belong to their victim's entity (crimes, and support given,
+/// which is counted per person).
+pub fn in_victim(kind: EventKind) -> bool {
+    matches!(kind, EventKind::CrimeRecorded | EventKind::SupportProvided)
+}
+
+/// The entities a record belongs to. A crime or support record without a victim pseudonym is
+/// counted on its own (its record entity): it is its own victim.
 pub fn entities_of(r: &FactRecord) -> Vec<EntityKey> {
     let mut keys = vec![EntityKey::Record(r.record_id)];
-    if r.kind() == EventKind::CrimeRecorded {
-        if let Some(victim) = &r.victim {
-            let suspect = r
-                .suspect
-                .clone()
-                .unwrap_or_else(|| format!("unknown:{}", r.record_id));
-            keys.push(EntityKey::Relationship {
-                victim: victim.clone(),
-                suspect,
-            });
-            keys.push(EntityKey::Victim(victim.clone()));
-        }
-        if let Some(s) = &r.suspect {
-            keys.push(EntityKey::Suspect(s.clone()));
-        }
+    if let Some(victim) = &r.victim
+        && in_victim(r.kind())
+    {
+        keys.push(EntityKey::Victim(victim.clone()));
+    }
+    if r.kind() == EventKind::CrimeRecorded
+        && let Some(s) = &r.suspect
+    {
+        keys.push(EntityKey::Suspect(s.clone()));
     }
     if let Some(case) = &r.case_ref
         && in_case(r.kind())
@@ -230,6 +239,8 @@ pub struct FactValue {
     pub n_principal: i64,
     /// Counted under PRINCIPAL_PLUS_COURSE_OF_CONDUCT.
     pub n_principal_coc: i64,
+    /// Counted under ONE_PER_RELATIONSHIP.
+    pub n_relationship: i64,
     /// A summed amount (pence for funding). Has no key: cell-key perturbation covers counts,
     /// not magnitudes.
     pub amount: i64,
@@ -239,6 +250,8 @@ pub struct FactValue {
     pub k_principal: i64,
     /// Sum of the unit keys of the units counted in `n_principal_coc`.
     pub k_principal_coc: i64,
+    /// Sum of the unit keys of the units counted in `n_relationship`.
+    pub k_relationship: i64,
 }
 
 impl FactValue {
@@ -248,6 +261,7 @@ impl FactValue {
             n_all: n,
             n_principal: n,
             n_principal_coc: n,
+            n_relationship: n,
             ..FactValue::default()
         }
     }
@@ -258,6 +272,7 @@ impl FactValue {
             CountingRule::AllOffences => self.n_all,
             CountingRule::PrincipalCrime => self.n_principal,
             CountingRule::PrincipalPlusCourseOfConduct => self.n_principal_coc,
+            CountingRule::OnePerRelationship => self.n_relationship,
         }
     }
 
@@ -267,6 +282,7 @@ impl FactValue {
             CountingRule::AllOffences => self.k_all,
             CountingRule::PrincipalCrime => self.k_principal,
             CountingRule::PrincipalPlusCourseOfConduct => self.k_principal_coc,
+            CountingRule::OnePerRelationship => self.k_relationship,
         }
     }
 
@@ -285,10 +301,12 @@ impl FactValue {
         self.n_all += sign * other.n_all;
         self.n_principal += sign * other.n_principal;
         self.n_principal_coc += sign * other.n_principal_coc;
+        self.n_relationship += sign * other.n_relationship;
         self.amount += sign * other.amount;
         self.k_all += sign * other.k_all;
         self.k_principal += sign * other.k_principal;
         self.k_principal_coc += sign * other.k_principal_coc;
+        self.k_relationship += sign * other.k_relationship;
     }
 
     /// Whether every counter and key sum is zero.
@@ -357,9 +375,28 @@ pub fn contributions(
                 record::contributions(r, &mut out);
             }
         }
-        EntityKey::Relationship { .. } => people::relationship_contributions(records, &mut out),
-        EntityKey::Case(_) => case::contributions(records, &mut out),
-        EntityKey::Victim(_) => people::victim_contributions(records, &mut out),
+        EntityKey::Case(_) => {
+            case::contributions(records, &mut out);
+            out.retain(|_, v| !v.is_zero());
+            unit::key(entity, records, secret, &mut out);
+            // Records whose context only the case's crime resolves, each keyed as a record.
+            for r in case::resolved_through_crime(records) {
+                let mut own = Contributions::new();
+                record::contributions(&r, &mut own);
+                let id = EntityKey::Record(r.record_id);
+                unit::key(&id, std::slice::from_ref(&r), secret, &mut own);
+                for (k, v) in own {
+                    put(&mut out, k, v);
+                }
+            }
+            return out;
+        }
+        EntityKey::Victim(v) => {
+            // Each offence and person counted here carries its own unit's key.
+            people::victim_contributions(v, records, secret, &mut out);
+            out.retain(|_, v| !v.is_zero());
+            return out;
+        }
         EntityKey::Suspect(_) => people::suspect_contributions(records, &mut out),
     }
     out.retain(|_, v| !v.is_zero());
@@ -375,7 +412,7 @@ pub fn computed(id: &str) -> Option<Computation> {
 }
 
 /// Every metric the contribution code computes, with how: those of single records, of cases,
-/// then of relationships, victims and suspects.
+/// then of victims and suspects.
 pub fn computed_metrics() -> impl Iterator<Item = (&'static str, Computation)> {
     record::METRICS
         .iter()
@@ -393,14 +430,37 @@ fn is_conviction(result: pb::ProsecutionResult) -> bool {
     )
 }
 
-/// The recorded crimes among `records`, oldest first (ties by record id).
+/// The recorded crimes among `records` that are in scope of the definition (a category, not
+/// empty), oldest first (ties by the stable unit, never the hub's record id).
 fn crimes(records: &[FactRecord]) -> Vec<&FactRecord> {
     let mut c: Vec<&FactRecord> = records
         .iter()
-        .filter(|r| r.kind() == EventKind::CrimeRecorded)
+        .filter(|r| r.kind() == EventKind::CrimeRecorded && !r.category.is_empty())
         .collect();
-    c.sort_by_key(|r| (r.event_date, r.record_id));
+    c.sort_by(|a, b| (a.event_date, &a.unit).cmp(&(b.event_date, &b.unit)));
     c
+}
+
+/// The domestic context of an offence from its crime records (`docs/counting.md` §2.9), the
+/// sub-type of `recorded_crimes`: `FLAGGED` when any record carries the force's
+/// domestic-abuse flag (the ONS's "domestic abuse-related"); else `RELATIONSHIP_ONLY` when any
+/// names a partner, ex-partner or family member; else `NOT_DOMESTIC`.
+pub fn domestic_context<'a>(crimes: impl IntoIterator<Item = &'a pb::CrimeRecorded>) -> &'static str {
+    let mut relationship = false;
+    for c in crimes {
+        if c.domestic_abuse_flag {
+            return "FLAGGED";
+        }
+        relationship |= matches!(
+            c.relationship(),
+            pb::Relationship::Partner | pb::Relationship::ExPartner | pb::Relationship::FamilyMember
+        );
+    }
+    if relationship {
+        "RELATIONSHIP_ONLY"
+    } else {
+        "NOT_DOMESTIC"
+    }
 }
 
 #[cfg(test)]

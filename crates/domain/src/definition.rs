@@ -5,23 +5,69 @@
 //! changing what is counted is a visible, versioned decision (NAO, *Tackling violence against
 //! women and girls*, 2025, para 3.17: nobody could say what "halving VAWG" measures). This module
 //! parses and validates such a file, with `file:line:column` errors naming the offending field,
-//! and classifies local codes. It does no I/O: callers pass the file text in; the default version
-//! is embedded at compile time.
+//! and classifies local codes. It does no I/O: callers pass the file text in; the embedded
+//! versions are compiled in.
+//!
+//! # Classifying a code
+//!
+//! From vawg-v2 a code maps either to a category (in scope whatever the relationship) or to a
+//! context class (`[[contexts]]`), whose category depends on the crime's domestic context
+//! (docs/counting.md §2.9). So there are three ways in:
+//!
+//! - [`Definition::lookup`]: what the code maps to, a [`Target`] (category or context class),
+//!   with the matched mapping (canonical code, description) and scheme. Codes are normalised by
+//!   the scheme's [`Notation`] first (`4.1` and `004/01` find `4/1`).
+//! - [`Definition::resolve`] (a context class id and a [`CrimeContext`]) and
+//!   [`Definition::classify_in_context`] (a code and a [`CrimeContext`]): the category in that
+//!   context, or none (out of scope), with the [`DomesticContext`] and any data-quality
+//!   [`Finding`].
+//! - [`Definition::classify`]: the context-blind view kept from vawg-v1, always a category; for
+//!   a context code it is the class's *domestic* category and [`Classification::context`] names
+//!   the class, so a caller can tell that the category is conditional.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::HashMap;
 
 use chrono::NaiveDate;
 
 use crate::datafile::DataFileError;
 
+mod context;
+mod notation;
 mod parse;
+mod set;
 
-/// The default definition (version `vawg-v1`), embedded so the hub runs with nothing to install.
-pub const DEFAULT_DEFINITION_TOML: &str = include_str!("../../../deploy/definitions/vawg-v1.toml");
+pub use context::{
+    Context, CrimeContext, DomesticContext, Finding, Resolution, UnknownName,
+    is_domestic_relationship, is_non_domestic_relationship,
+};
+pub use notation::Notation;
+pub use set::{DefinitionSet, DefinitionSetError};
+
+/// Version `vawg-v1` (effective 2025-04-01), kept as it was: records classified under it keep
+/// their meaning, and it stays loadable and listed.
+pub const VAWG_V1_TOML: &str = include_str!("../../../deploy/definitions/vawg-v1.toml");
+
+/// The file name reported in errors about [`VAWG_V1_TOML`].
+pub const VAWG_V1_FILE: &str = "deploy/definitions/vawg-v1.toml";
+
+/// Version `vawg-v2` (effective 2026-04-01): context classes, scheme notations, the LEGISLATION
+/// scheme and non-fatal strangulation (issue 17).
+pub const VAWG_V2_TOML: &str = include_str!("../../../deploy/definitions/vawg-v2.toml");
+
+/// The file name reported in errors about [`VAWG_V2_TOML`].
+pub const VAWG_V2_FILE: &str = "deploy/definitions/vawg-v2.toml";
+
+/// The default definition: the newest embedded version, current in [`DefinitionSet::embedded`]
+/// (now `vawg-v2`; it was `vawg-v1`, which is [`VAWG_V1_TOML`]).
+pub const DEFAULT_DEFINITION_TOML: &str = VAWG_V2_TOML;
 
 /// The file name reported in errors about [`DEFAULT_DEFINITION_TOML`].
-pub const DEFAULT_DEFINITION_FILE: &str = "deploy/definitions/vawg-v1.toml";
+pub const DEFAULT_DEFINITION_FILE: &str = VAWG_V2_FILE;
+
+/// Every embedded version as (file text, file name), oldest first; the hub runs with nothing
+/// to install.
+pub const EMBEDDED_DEFINITIONS: [(&str, &str); 2] =
+    [(VAWG_V1_TOML, VAWG_V1_FILE), (VAWG_V2_TOML, VAWG_V2_FILE)];
 
 /// The agency kinds a scheme may name in `agency_kinds`: the `AgencyKind` names of the contracts
 /// without their `AGENCY_KIND_` prefix. A closed list, so a typo in a definition file is an error
@@ -57,11 +103,15 @@ pub struct Definition {
     pub description: String,
     /// The categories, in file order.
     pub categories: Vec<Category>,
+    /// The context classes, in file order (none in vawg-v1).
+    pub contexts: Vec<Context>,
     /// The agency classification schemes, in file order.
     pub schemes: Vec<Scheme>,
     category_index: HashMap<String, usize>,
+    context_index: HashMap<String, usize>,
     scheme_index: HashMap<String, usize>,
-    /// Per scheme (same order as `schemes`): normalised code → index into `codes`.
+    /// Per scheme (same order as `schemes`): index key of a code ([`Notation`]) → index into
+    /// `codes`.
     code_index: Vec<HashMap<String, usize>>,
 }
 
@@ -94,31 +144,95 @@ pub struct Scheme {
     pub agency_kinds: Vec<String>,
     /// The public source of the scheme's codes, so every mapping can be checked.
     pub source: String,
+    /// How the scheme's codes are written and matched (`notation` key; absent = exact).
+    pub notation: Notation,
     /// The codes of the scheme that fall within VAWG, in file order.
     pub codes: Vec<CodeMapping>,
 }
 
-/// One local code and the category it maps to.
+/// One local code and what it maps to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CodeMapping {
-    /// The code as the source publishes it, e.g. `19C` or `T74.1`.
+    /// The code as the source publishes it, e.g. `19C` or `T74.1`: the canonical form of the
+    /// scheme's [`Notation`] (the parser refuses any other form).
     pub code: String,
     /// The source's description of the code.
     pub description: String,
-    /// The id of the category the code maps to.
-    pub category: String,
+    /// The category or context class the code maps to (the file's `category` or `context`).
+    pub target: MappingTarget,
 }
 
-/// The result of classifying a local code: the category, with the mapping and scheme that
-/// produced it so callers can record exactly why.
+/// What a code maps to in the file: a category id or a context class id.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum MappingTarget {
+    /// `category = "<id>"`: in scope whatever the relationship.
+    Category(String),
+    /// `context = "<id>"`: the category depends on the crime's domestic context.
+    Context(String),
+}
+
+impl CodeMapping {
+    /// The category id, for a code with a plain category.
+    pub fn category_id(&self) -> Option<&str> {
+        match &self.target {
+            MappingTarget::Category(id) => Some(id),
+            MappingTarget::Context(_) => None,
+        }
+    }
+
+    /// The context class id, for a code that maps to a context class.
+    pub fn context_id(&self) -> Option<&str> {
+        match &self.target {
+            MappingTarget::Context(id) => Some(id),
+            MappingTarget::Category(_) => None,
+        }
+    }
+}
+
+/// What a code maps to, resolved to the definition's own entries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Classification<'a> {
-    /// The common category.
-    pub category: &'a Category,
-    /// The code mapping that matched.
+pub enum Target<'a> {
+    /// A category: in scope whatever the crime's context.
+    Category(&'a Category),
+    /// A context class: the category depends on the crime's context ([`Definition::resolve`]).
+    Context(&'a Context),
+}
+
+/// The result of looking a local code up ([`Definition::lookup`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Match<'a> {
+    /// A category, or a context class that needs the crime's context.
+    pub target: Target<'a>,
+    /// The mapping that matched; its `code` is canonical (`4/1` for a submitted `004.01`).
     pub mapping: &'a CodeMapping,
     /// The scheme the code belongs to.
     pub scheme: &'a Scheme,
+}
+
+/// A code classified in a crime's context ([`Definition::classify_in_context`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CrimeClassification<'a> {
+    /// What the code maps to.
+    pub matched: Match<'a>,
+    /// The category in the crime's context (or out of scope), its domestic context and any
+    /// finding.
+    pub resolution: Resolution<'a>,
+}
+
+/// The context-blind result of classifying a local code ([`Definition::classify`]): always a
+/// category, with the mapping and scheme that produced it so callers can record exactly why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Classification<'a> {
+    /// The common category. For a context-class code, the class's *domestic* category: the
+    /// category only if the crime turns out to be domestic (see `context`).
+    pub category: &'a Category,
+    /// The code mapping that matched (canonical code).
+    pub mapping: &'a CodeMapping,
+    /// The scheme the code belongs to.
+    pub scheme: &'a Scheme,
+    /// `Some` when the code maps to a context class: `category` then depends on the crime's
+    /// domestic flag and relationship ([`Definition::resolve`]); `None` for a plain category.
+    pub context: Option<&'a Context>,
 }
 
 /// Why a local code could not be classified. Unknown codes are rejected, never guessed.
@@ -132,7 +246,8 @@ pub enum ClassifyError {
         /// The definition version consulted.
         version: String,
     },
-    /// The scheme exists but has no such code (or the code is outside VAWG).
+    /// The scheme exists but has no such code (or the code is outside VAWG, or does not follow
+    /// the scheme's notation).
     #[error(
         "code `{code}` is not mapped in scheme {scheme} of definition {version}; \
          unmapped codes are rejected, never guessed"
@@ -153,35 +268,23 @@ pub enum ClassifyError {
         /// The agency kind as given.
         agency_kind: String,
     },
+    /// The context class is not part of this definition version ([`Definition::resolve`]).
+    #[error("unknown context class `{context}` in definition {version}")]
+    UnknownContext {
+        /// The context class id as given.
+        context: String,
+        /// The definition version consulted.
+        version: String,
+    },
 }
 
 /// A problem in a definition file, located precisely enough for an operator to fix it (the
 /// same located error as every reviewed data file).
 pub type DefinitionError = DataFileError;
 
-/// Why a [`DefinitionSet`] could not be built.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum DefinitionSetError {
-    /// No definitions were given.
-    #[error("no definition versions given")]
-    Empty,
-    /// Two definitions share a version id, so stored records would be ambiguous.
-    #[error("definition version `{0}` is given more than once")]
-    DuplicateVersion(String),
-    /// The version named as current is not among those given.
-    #[error("current definition version `{current}` is not among the versions given: {available}")]
-    UnknownCurrent {
-        /// The version named as current.
-        current: String,
-        /// The versions given, comma-separated.
-        available: String,
-    },
-}
-
-/// Normalises a code or id for matching: surrounding whitespace and letter case are not
-/// significant, because agency systems export codes inconsistently (`19c`, ` 19C`).
-fn normalise(code: &str) -> String {
-    code.trim().to_uppercase()
+/// Normalises an id for matching: surrounding whitespace and letter case are not significant.
+fn normalise(id: &str) -> String {
+    id.trim().to_uppercase()
 }
 
 /// Normalises an agency kind name, accepting the contract's `AGENCY_KIND_` prefix too.
@@ -206,6 +309,11 @@ impl Definition {
         self.category_index.get(id).map(|&i| &self.categories[i])
     }
 
+    /// The context class with this id (exact match).
+    pub fn context(&self, id: &str) -> Option<&Context> {
+        self.context_index.get(id).map(|&i| &self.contexts[i])
+    }
+
     /// The scheme with this id (trimmed, case-insensitive).
     pub fn scheme(&self, id: &str) -> Option<&Scheme> {
         self.scheme_index
@@ -213,17 +321,20 @@ impl Definition {
             .map(|&i| &self.schemes[i])
     }
 
-    /// Classify an agency's local code.
+    /// Looks an agency's local code up: the category or context class it maps to.
     ///
-    /// Code matching: trim, case-insensitive. Errors: unknown scheme, unknown code in scheme,
-    /// scheme not usable by this agency kind (`agency_kind` given as the same upper-case names
-    /// as in the file, with or without the `AGENCY_KIND_` prefix; `None` = don't check).
-    pub fn classify(
+    /// The code is normalised by the scheme's [`Notation`] first (`4.1`, `004/01` → `4/1`;
+    /// `t741` → `T74.1`; LEGISLATION: case and spacing ignored, an unlisted subsection falls back
+    /// to its section); the returned mapping carries the canonical code. Errors: unknown scheme;
+    /// unknown code in the scheme (including a code that does not follow the notation); scheme
+    /// not usable by this agency kind (`agency_kind` given as the upper-case names of the file,
+    /// with or without the `AGENCY_KIND_` prefix; `None` = don't check).
+    pub fn lookup(
         &self,
         scheme: &str,
         code: &str,
         agency_kind: Option<&str>,
-    ) -> Result<Classification<'_>, ClassifyError> {
+    ) -> Result<Match<'_>, ClassifyError> {
         let scheme_pos = *self.scheme_index.get(&normalise(scheme)).ok_or_else(|| {
             ClassifyError::UnknownScheme {
                 scheme: scheme.to_owned(),
@@ -231,109 +342,145 @@ impl Definition {
             }
         })?;
         let found = &self.schemes[scheme_pos];
-        if let Some(kind) = agency_kind {
-            let kind_norm = normalise_agency_kind(kind);
-            if !found.agency_kinds.contains(&kind_norm) {
-                return Err(ClassifyError::SchemeNotForAgencyKind {
-                    scheme: found.id.clone(),
-                    agency_kind: kind.to_owned(),
-                });
-            }
+        if let Some(kind) = agency_kind
+            && !found.agency_kinds.contains(&normalise_agency_kind(kind))
+        {
+            return Err(ClassifyError::SchemeNotForAgencyKind {
+                scheme: found.id.clone(),
+                agency_kind: kind.to_owned(),
+            });
         }
-        let code_pos = *self.code_index[scheme_pos]
-            .get(&normalise(code))
+        let index = &self.code_index[scheme_pos];
+        let code_pos = found
+            .notation
+            .lookup_keys(code)
+            .and_then(|keys| {
+                index
+                    .get(&keys.key)
+                    .or_else(|| keys.fallback.and_then(|f| index.get(&f)))
+            })
+            .copied()
             .ok_or_else(|| ClassifyError::UnknownCode {
                 scheme: found.id.clone(),
                 code: code.to_owned(),
                 version: self.version.clone(),
             })?;
         let mapping = &found.codes[code_pos];
-        let category = self
-            .category(&mapping.category)
-            .expect("validated: every code maps to a known category");
-        Ok(Classification {
-            category,
+        let target = match &mapping.target {
+            MappingTarget::Category(id) => Target::Category(
+                self.category(id)
+                    .expect("validated: every code maps to a known category"),
+            ),
+            MappingTarget::Context(id) => Target::Context(
+                self.context(id)
+                    .expect("validated: every code maps to a known context class"),
+            ),
+        };
+        Ok(Match {
+            target,
             mapping,
             scheme: found,
         })
     }
-}
 
-/// A set of definition versions, one of which is current.
-///
-/// Old versions stay loaded because every stored record keeps the version it was classified
-/// under, and a query may ask for figures under any of them. The current version is named
-/// explicitly (normally the newest) so an operator can load a new version before switching.
-#[derive(Clone, Debug)]
-pub struct DefinitionSet {
-    /// Ordered by `effective_from`, then version id.
-    versions: Vec<Arc<Definition>>,
-    current: usize,
-}
-
-impl DefinitionSet {
-    /// Just the embedded default definition.
+    /// Classify an agency's local code, context-blind (the vawg-v1 API).
     ///
-    /// Panics only if the embedded file is invalid, which a unit test rules out.
-    pub fn embedded() -> DefinitionSet {
-        let definition =
-            Definition::from_toml_str(DEFAULT_DEFINITION_TOML, DEFAULT_DEFINITION_FILE)
-                .unwrap_or_else(|e| panic!("embedded definition is invalid: {e}"));
-        DefinitionSet {
-            versions: vec![Arc::new(definition)],
-            current: 0,
-        }
-    }
-
-    /// Builds a set from validated definitions, with `current` naming the current version.
-    pub fn from_definitions(
-        defs: Vec<Definition>,
-        current: &str,
-    ) -> Result<DefinitionSet, DefinitionSetError> {
-        if defs.is_empty() {
-            return Err(DefinitionSetError::Empty);
-        }
-        let mut versions: Vec<Arc<Definition>> = defs.into_iter().map(Arc::new).collect();
-        versions
-            .sort_by(|a, b| (a.effective_from, &a.version).cmp(&(b.effective_from, &b.version)));
-        let mut seen = HashSet::new();
-        for d in &versions {
-            if !seen.insert(d.version.as_str()) {
-                return Err(DefinitionSetError::DuplicateVersion(d.version.clone()));
-            }
-        }
-        let current_pos = versions
-            .iter()
-            .position(|d| d.version == current)
-            .ok_or_else(|| DefinitionSetError::UnknownCurrent {
-                current: current.to_owned(),
-                available: versions
-                    .iter()
-                    .map(|d| d.version.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
-        Ok(DefinitionSet {
-            versions,
-            current: current_pos,
+    /// Same lookup and errors as [`Definition::lookup`]. A plain-category code gives its
+    /// category; a context-class code gives the class's domestic category with
+    /// [`Classification::context`] set, because the true category needs the crime's context:
+    /// callers that have it use [`Definition::classify_in_context`] or [`Definition::resolve`].
+    pub fn classify(
+        &self,
+        scheme: &str,
+        code: &str,
+        agency_kind: Option<&str>,
+    ) -> Result<Classification<'_>, ClassifyError> {
+        let found = self.lookup(scheme, code, agency_kind)?;
+        let (category, context) = match found.target {
+            Target::Category(category) => (category, None),
+            Target::Context(context) => (self.domestic_category(context), Some(context)),
+        };
+        Ok(Classification {
+            category,
+            mapping: found.mapping,
+            scheme: found.scheme,
+            context,
         })
     }
 
-    /// The current version: the one new records are classified under.
-    pub fn current(&self) -> &Arc<Definition> {
-        &self.versions[self.current]
+    /// Classify a local code in a crime's context: [`Definition::lookup`], then for a
+    /// context-class code [`Definition::resolve`]. A plain-category code keeps its category
+    /// whatever the context, with the crime's [`DomesticContext`] and no finding.
+    pub fn classify_in_context(
+        &self,
+        scheme: &str,
+        code: &str,
+        agency_kind: Option<&str>,
+        crime: CrimeContext,
+    ) -> Result<CrimeClassification<'_>, ClassifyError> {
+        let matched = self.lookup(scheme, code, agency_kind)?;
+        let resolution = match matched.target {
+            Target::Category(category) => Resolution {
+                category: Some(category),
+                domestic: crime.domestic(),
+                finding: None,
+            },
+            Target::Context(context) => self.resolve_context(context, crime),
+        };
+        Ok(CrimeClassification {
+            matched,
+            resolution,
+        })
     }
 
-    /// The version with this id, if loaded.
-    pub fn get(&self, version: &str) -> Option<&Arc<Definition>> {
-        self.versions.iter().find(|d| d.version == version)
+    /// The category of a context class in a crime's context (docs/counting.md §2.9): its
+    /// `domestic_category` when the crime is domestic (flagged, or partner, ex-partner or family
+    /// member); otherwise its `non_domestic_category`, or none (out of scope) without one.
+    /// Flag and relationship disagreeing is a [`Finding`]. Error: unknown context class id.
+    pub fn resolve(
+        &self,
+        context_id: &str,
+        crime: CrimeContext,
+    ) -> Result<Resolution<'_>, ClassifyError> {
+        let context = self
+            .context(context_id)
+            .ok_or_else(|| ClassifyError::UnknownContext {
+                context: context_id.to_owned(),
+                version: self.version.clone(),
+            })?;
+        Ok(self.resolve_context(context, crime))
     }
 
-    /// All loaded versions, oldest `effective_from` first.
-    pub fn versions(&self) -> impl Iterator<Item = &Arc<Definition>> {
-        self.versions.iter()
+    /// [`Definition::resolve`] for a context class of this definition.
+    fn resolve_context(&self, context: &Context, crime: CrimeContext) -> Resolution<'_> {
+        let domestic = crime.domestic();
+        let category = if domestic.is_domestic() {
+            Some(self.domestic_category(context))
+        } else {
+            context.non_domestic_category.as_deref().map(|id| {
+                self.category(id)
+                    .expect("validated: a context's categories exist")
+            })
+        };
+        Resolution {
+            category,
+            domestic,
+            finding: crime.finding(),
+        }
+    }
+
+    /// The domestic category of a context class of this definition.
+    fn domestic_category(&self, context: &Context) -> &Category {
+        self.category(&context.domestic_category)
+            .expect("validated: a context's categories exist")
     }
 }
 
 #[cfg(test)]
+mod context_tests;
+#[cfg(test)]
+mod notation_tests;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod v2_tests;

@@ -105,6 +105,10 @@ pub enum IdentifierKind {
     CpsUrn,
     /// A court case number.
     CourtCaseNumber,
+    /// An agency's incident (occurrence or report) reference. Its pseudonym is namespaced by
+    /// the agency where it is used (`<agency id>:<pseudonym>`), so two agencies' equal
+    /// references are different incidents.
+    IncidentReference,
 }
 
 impl IdentifierKind {
@@ -116,6 +120,7 @@ impl IdentifierKind {
             IdentifierKind::PersonLocal => "person:local",
             IdentifierKind::PoliceCrimeReference => "case:police",
             IdentifierKind::CpsUrn => "case:cps",
+            IdentifierKind::IncidentReference => "case:incident",
             IdentifierKind::CourtCaseNumber => "case:court",
         }
     }

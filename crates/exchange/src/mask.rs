@@ -223,6 +223,9 @@ pub(crate) fn minimise(full: pb::VawgRecord, released: &[String]) -> pb::VawgRec
                 "case_references.court_case_number_pseudonym",
                 c.court_case_number_pseudonym,
             ),
+            // Incidents are for counting only: their pseudonyms never leave the hub.
+            incident_reference: String::new(),
+            incident_reference_pseudonym: String::new(),
         });
     pb::VawgRecord {
         source_record_id: m.keep("source_record_id", full.source_record_id),

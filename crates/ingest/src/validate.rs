@@ -192,6 +192,17 @@ impl Validator<'_> {
         if !p.0.is_empty() {
             return Err(p.0);
         }
+        // A crime's incident is kept in its detail, for counting only (docs/counting.md 2.1),
+        // and so is the context class of a context code (2.9-2.10).
+        let mut detail = detail;
+        if event_kind == Some(EventKind::CrimeRecorded)
+            && let Some(incident) = &cases.incident
+        {
+            detail["incident_pseudonym"] = json!(incident);
+        }
+        if let Some(context) = classification.as_ref().and_then(|c| c.context.as_ref()) {
+            detail["context"] = json!(context);
+        }
         let parts = Parts {
             event_kind,
             event_time,

@@ -202,6 +202,9 @@ fn descriptor(m: &MetricDef) -> pb::MetricDescriptor {
     if m.subtype.is_some() {
         breakdowns.push(pb::Breakdown::Subtype);
     }
+    if aggregate::by_domestic_context(m) {
+        breakdowns.push(pb::Breakdown::DomesticAbuseRelated);
+    }
     pb::MetricDescriptor {
         id: m.id.to_string(),
         title: m.title.to_string(),
@@ -209,12 +212,7 @@ fn descriptor(m: &MetricDef) -> pb::MetricDescriptor {
             Some(s) => format!("{} Sub-type: {s}.", m.description),
             None => m.description.clone(),
         },
-        unit: match m.computation {
-            Computation::Count => pb::MetricUnit::Count,
-            Computation::Amount => pb::MetricUnit::Pence,
-            Computation::Proportion => pb::MetricUnit::Proportion,
-            Computation::Days => pb::MetricUnit::Days,
-        } as i32,
+        unit: m.unit as i32,
         outcome: m.outcome as i32,
         owner_agency_kinds: m.owners.iter().map(|k| *k as i32).collect(),
         categories: vec![],
@@ -238,7 +236,7 @@ fn caller<T>(request: &Request<T>) -> Result<CallerIdentity, MetricsError> {
         .ok_or(MetricsError::Unauthenticated)
 }
 
-/// Every victim scope × counting rule pair, scope-major.
+/// Every victim scope × counting rule pair, scope-major: the three scopes by the four rules.
 pub fn all_variants() -> Vec<pb::DefinitionVariant> {
     let scopes = [
         pb::VictimScope::AllVictims,
@@ -249,6 +247,7 @@ pub fn all_variants() -> Vec<pb::DefinitionVariant> {
         pb::CountingRule::AllOffences,
         pb::CountingRule::PrincipalCrime,
         pb::CountingRule::PrincipalPlusCourseOfConduct,
+        pb::CountingRule::OnePerRelationship,
     ];
     scopes
         .iter()

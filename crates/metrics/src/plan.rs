@@ -207,7 +207,8 @@ fn counting_rule(rule: i32) -> Result<CountingRule, MetricsError> {
             pb::CountingRule::Unspecified => {
                 return Err(invalid(
                     "counting_rule",
-                    "required (ALL_OFFENCES, PRINCIPAL_CRIME or PRINCIPAL_PLUS_COURSE_OF_CONDUCT)",
+                    "required (ALL_OFFENCES, PRINCIPAL_CRIME, PRINCIPAL_PLUS_COURSE_OF_CONDUCT or \
+                     ONE_PER_RELATIONSHIP)",
                 ));
             }
             pb::CountingRule::AllOffences => CountingRule::AllOffences,
@@ -215,6 +216,7 @@ fn counting_rule(rule: i32) -> Result<CountingRule, MetricsError> {
             pb::CountingRule::PrincipalPlusCourseOfConduct => {
                 CountingRule::PrincipalPlusCourseOfConduct
             }
+            pb::CountingRule::OnePerRelationship => CountingRule::OnePerRelationship,
         },
     )
 }
@@ -255,6 +257,16 @@ fn breakdowns(def: &MetricDef, asked: &[i32]) -> Result<Vec<pb::Breakdown>, Metr
             return Err(invalid(
                 "breakdowns",
                 format!("metric '{}' has no sub-type", def.id),
+            ));
+        }
+        if b == pb::Breakdown::DomesticAbuseRelated && !aggregate::by_domestic_context(def) {
+            return Err(invalid(
+                "breakdowns",
+                format!(
+                    "metric '{}' has no domestic abuse-related breakdown (crime metrics only: {})",
+                    def.id,
+                    aggregate::DOMESTIC_CONTEXT_METRICS.join(", ")
+                ),
             ));
         }
         if !breakdowns.contains(&b) {
@@ -498,7 +510,8 @@ fn dimension(b: pb::Breakdown) -> Option<Dimension> {
         pb::Breakdown::EthnicGroup => Dimension::EthnicGroup,
         pb::Breakdown::Disability => Dimension::Disability,
         pb::Breakdown::ImmigrationStatus => Dimension::ImmigrationStatus,
-        pb::Breakdown::Subtype => Dimension::Subtype,
+        // Crime metrics keep the offence's domestic context as their sub-type.
+        pb::Breakdown::Subtype | pb::Breakdown::DomesticAbuseRelated => Dimension::Subtype,
         pb::Breakdown::Unspecified => return None,
     })
 }

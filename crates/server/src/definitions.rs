@@ -1,10 +1,17 @@
 //! `DefinitionService`: the versioned common definition, over gRPC.
+//!
+//! Classify answers context-blind, as ingest classified under vawg-v1: a code that maps to a
+//! context class (vawg-v2: violence against the person, homicide) answers with the class's
+//! domestic category and names the class in `ClassifyResponse.context`, because its category
+//! depends on the crime's domestic-abuse flag and relationship, which the request does not carry.
 
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 use vawg_domain::{
-    definition::{ClassifyError, Definition, DefinitionSet},
+    definition::{
+        Category, ClassifyError, CodeMapping, Context, Definition, DefinitionSet, Scheme,
+    },
     identity::AgencyKind,
 };
 use vawg_proto::{
@@ -59,11 +66,8 @@ impl DefinitionApi {
         Ok(pb::ClassifyResponse {
             version: def.version.clone(),
             category: Some(category_to_pb(c.category)),
-            mapping: Some(pb::CodeMapping {
-                code: c.mapping.code.clone(),
-                description: c.mapping.description.clone(),
-                category_id: c.mapping.category.clone(),
-            }),
+            mapping: Some(mapping_to_pb(c.mapping)),
+            context: c.context.map(|x| x.id.clone()).unwrap_or_default(),
         })
     }
 }
@@ -82,37 +86,53 @@ pub fn definition_to_pb(def: &Definition, current: bool, with_schemes: bool) -> 
         description: def.description.clone(),
         categories: def.categories.iter().map(category_to_pb).collect(),
         schemes: if with_schemes {
-            def.schemes
-                .iter()
-                .map(|s| pb::Scheme {
-                    id: s.id.clone(),
-                    name: s.name.clone(),
-                    agency_kinds: s
-                        .agency_kinds
-                        .iter()
-                        .filter_map(|k| k.parse::<AgencyKind>().ok())
-                        .map(|k| k.to_pb() as i32)
-                        .collect(),
-                    source: s.source.clone(),
-                    codes: s
-                        .codes
-                        .iter()
-                        .map(|c| pb::CodeMapping {
-                            code: c.code.clone(),
-                            description: c.description.clone(),
-                            category_id: c.category.clone(),
-                        })
-                        .collect(),
-                })
-                .collect()
+            def.schemes.iter().map(scheme_to_pb).collect()
         } else {
             Vec::new()
         },
         current,
+        contexts: def.contexts.iter().map(context_to_pb).collect(),
     }
 }
 
-fn category_to_pb(c: &vawg_domain::definition::Category) -> pb::Category {
+fn scheme_to_pb(s: &Scheme) -> pb::Scheme {
+    pb::Scheme {
+        id: s.id.clone(),
+        name: s.name.clone(),
+        agency_kinds: s
+            .agency_kinds
+            .iter()
+            .filter_map(|k| k.parse::<AgencyKind>().ok())
+            .map(|k| k.to_pb() as i32)
+            .collect(),
+        source: s.source.clone(),
+        codes: s.codes.iter().map(mapping_to_pb).collect(),
+        notation: s.notation.key().unwrap_or_default().to_owned(),
+    }
+}
+
+/// A mapping names either its category or its context class; the other id is empty.
+fn mapping_to_pb(c: &CodeMapping) -> pb::CodeMapping {
+    pb::CodeMapping {
+        code: c.code.clone(),
+        description: c.description.clone(),
+        category_id: c.category_id().unwrap_or_default().to_owned(),
+        context_id: c.context_id().unwrap_or_default().to_owned(),
+    }
+}
+
+fn context_to_pb(c: &Context) -> pb::Context {
+    pb::Context {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        domestic_category_id: c.domestic_category.clone(),
+        non_domestic_category_id: c.non_domestic_category.clone().unwrap_or_default(),
+        source: c.source.clone(),
+        description: c.description.clone(),
+    }
+}
+
+fn category_to_pb(c: &Category) -> pb::Category {
     pb::Category {
         id: c.id.clone(),
         name: c.name.clone(),
@@ -158,5 +178,82 @@ impl DefinitionService for DefinitionApi {
     ) -> Result<Response<pb::ClassifyResponse>, Status> {
         let response = self.classify_code(request.get_ref()).into_status()?;
         Ok(Response::new(response))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api() -> DefinitionApi {
+        DefinitionApi::new(Arc::new(DefinitionSet::embedded()))
+    }
+
+    fn classify(version: &str, scheme: &str, code: &str) -> Result<pb::ClassifyResponse, ApiError> {
+        api().classify_code(&pb::ClassifyRequest {
+            version: version.into(),
+            scheme: scheme.into(),
+            code: code.into(),
+        })
+    }
+
+    #[test]
+    fn a_context_code_answers_with_its_domestic_category_and_names_the_class() {
+        let r = classify("", "HO_OFFENCE", "004/01").unwrap();
+        assert_eq!(r.version, "vawg-v2");
+        assert_eq!(r.category.unwrap().id, "domestic_homicide");
+        assert_eq!(r.context, "homicide");
+        let m = r.mapping.unwrap();
+        assert_eq!((m.code.as_str(), m.category_id.as_str()), ("4/1", ""));
+        assert_eq!(m.context_id, "homicide");
+    }
+
+    #[test]
+    fn a_plain_code_has_no_context_and_v1_answers_as_before() {
+        let r = classify("", "LEGISLATION", "serious crime act 2015 s76(1)").unwrap();
+        assert_eq!(r.category.unwrap().id, "controlling_or_coercive_behaviour");
+        assert_eq!(r.context, "");
+        assert_eq!(r.mapping.unwrap().code, "Serious Crime Act 2015 s76");
+        let v1 = classify("vawg-v1", "HO_OFFENCE", "8N").unwrap();
+        assert_eq!(v1.category.unwrap().id, "domestic_abuse");
+        assert_eq!(v1.context, "");
+        assert_eq!(v1.mapping.unwrap().category_id, "domestic_abuse");
+    }
+
+    #[test]
+    fn unknown_codes_are_not_found() {
+        for code in ["4.10", "Y05X", "8N/1"] {
+            let scheme = if code.starts_with('Y') {
+                "ICD10"
+            } else {
+                "HO_OFFENCE"
+            };
+            let e = classify("", scheme, code).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::NotFound, "{code}");
+        }
+    }
+
+    #[test]
+    fn the_contract_definition_carries_contexts_and_notations() {
+        let set = DefinitionSet::embedded();
+        let v2 = definition_to_pb(set.current(), true, true);
+        assert!(v2.current);
+        let ids: Vec<&str> = v2.contexts.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["violence_against_the_person", "homicide"]);
+        assert_eq!(v2.contexts[0].domestic_category_id, "domestic_abuse");
+        assert_eq!(v2.contexts[0].non_domestic_category_id, "");
+        let notation = |id: &str| {
+            v2.schemes
+                .iter()
+                .find(|s| s.id == id)
+                .map(|s| s.notation.clone())
+                .unwrap()
+        };
+        assert_eq!(notation("HO_OFFENCE"), "ho_offence");
+        assert_eq!(notation("ICD10"), "icd10");
+        assert_eq!(notation("LEGISLATION"), "legislation");
+        assert_eq!(notation("CPS_FLAG"), "");
+        let v1 = definition_to_pb(set.get("vawg-v1").unwrap(), false, false);
+        assert!(v1.contexts.is_empty() && v1.schemes.is_empty());
     }
 }

@@ -8,7 +8,8 @@ use super::{Computation, Contributions, FactRecord, FactValue, crimes, is_convic
 use crate::pb::{self, vawg_record::Event};
 
 /// The metrics computed here, and how.
-pub(super) const METRICS: [(&str, Computation); 4] = [
+pub(super) const METRICS: [(&str, Computation); 5] = [
+    ("cases_referred", Computation::Count),
     ("charge_rate", Computation::Proportion),
     ("referral_to_charge_days", Computation::Days),
     ("withdrawal_rate", Computation::Proportion),
@@ -84,11 +85,22 @@ pub const WITHDRAWAL_STAGES: [&str; 3] = [
 pub(super) fn contributions(records: &[FactRecord], out: &mut Contributions) {
     let j = journey(records);
     let one = FactValue::count(1);
-    // Dimensions come from the crime when the hub holds it, else from the earliest record.
-    let Some(anchor) = j
-        .crime
-        .or_else(|| records.iter().min_by_key(|r| (r.event_date, r.record_id)))
-    else {
+    // A case whose crime is out of scope of the definition (e.g. an assault by a stranger) is
+    // not a VAWG case, whatever its later records say.
+    let crime_out_of_scope = records
+        .iter()
+        .any(|r| r.kind() == pb::EventKind::CrimeRecorded && r.category.is_empty());
+    if j.crime.is_none() && crime_out_of_scope {
+        return;
+    }
+    // Dimensions come from the crime when the hub holds it, else from the earliest record
+    // that has a category.
+    let Some(anchor) = j.crime.or_else(|| {
+        records
+            .iter()
+            .filter(|r| !r.category.is_empty())
+            .min_by(|a, b| (a.event_date, &a.unit).cmp(&(b.event_date, &b.unit)))
+    }) else {
         return;
     };
     if let Some(crime) = j.crime {
@@ -96,6 +108,9 @@ pub(super) fn contributions(records: &[FactRecord], out: &mut Contributions) {
         reached_stage(out, crime, crime.event_date, 0, j.withdrawn[0]);
     }
     if let Some(referred) = j.referred {
+        // The case once, in the month of its first referral (an early-advice and a full-file
+        // referral of one case are two `cps_referrals` records, one case referred).
+        put(out, key("cases_referred", anchor, referred, "", 0), one);
         put(out, key("charge_rate:den", anchor, referred, "", 0), one);
         reached_stage(out, anchor, referred, 1, j.withdrawn[1]);
         if let Some(charged) = j.charged {
@@ -149,4 +164,25 @@ fn reached_stage(
     if withdrawn {
         put(out, key("withdrawal_rate:num", anchor, date, stage, 0), one);
     }
+}
+
+/// The records of a case whose code is a context class not resolved at ingest (a CPS or court
+/// record sending, say, an assault code), each with the category of the case's in-scope crime:
+/// the crime's context decides theirs (`docs/counting.md` §2.10). None while the case has no
+/// in-scope crime; the aggregator recomputes the case when its crime arrives.
+pub(super) fn resolved_through_crime(records: &[FactRecord]) -> Vec<FactRecord> {
+    let Some(crime) = crimes(records).first().copied() else {
+        return Vec::new();
+    };
+    records
+        .iter()
+        .filter(|r| r.category.is_empty() && r.context.is_some())
+        .filter(|r| r.kind() != pb::EventKind::CrimeRecorded)
+        .map(|r| FactRecord {
+            category: crime.category.clone(),
+            harm_rank: crime.harm_rank,
+            course_of_conduct: crime.course_of_conduct,
+            ..r.clone()
+        })
+        .collect()
 }

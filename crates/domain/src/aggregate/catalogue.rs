@@ -100,6 +100,9 @@ pub struct MetricDef {
     pub counting_rule_applies: bool,
     /// What the sub-type breakdown means, if it has one.
     pub subtype: Option<String>,
+    /// The unit of its values: for a count, what is counted (PERSON, CASE, OFFENCE, RECORD,
+    /// INCIDENT, named in the file); otherwise the computation's (PROPORTION, DAYS, PENCE).
+    pub unit: pb::MetricUnit,
 }
 
 /// A validated catalogue: metrics in file order (the order `ListMetrics` returns them), with
@@ -189,6 +192,7 @@ struct RawMetric {
     event_kinds: List,
     counting_rule_applies: Leaf,
     subtype: Leaf,
+    unit: Leaf,
 }
 
 /// A contract enum the catalogue names by its value names without their prefix (`POLICE`, not
@@ -221,6 +225,19 @@ impl ContractEnum for pb::Outcome {
     const WHAT: &'static str = "outcome";
     fn full_name(self) -> &'static str {
         self.as_str_name()
+    }
+}
+
+impl ContractEnum for pb::MetricUnit {
+    const PREFIX: &'static str = "METRIC_UNIT_";
+    const WHAT: &'static str = "unit of a count";
+    fn full_name(self) -> &'static str {
+        self.as_str_name()
+    }
+    /// What a count counts; the other units follow from the computation.
+    fn allowed() -> Vec<Self> {
+        use pb::MetricUnit as U;
+        vec![U::Person, U::Case, U::Offence, U::Record, U::Incident]
     }
 }
 
@@ -330,6 +347,26 @@ impl Ctx<'_> {
             None => None,
             Some(_) => Some(self.string(&m.subtype, table, &path("subtype"))?.0),
         };
+        let unit = match computation {
+            Computation::Count => {
+                let unit = self.required(&m.unit, table, &path("unit"))?;
+                self.enum_value(unit, &path("unit"))?
+            }
+            Computation::Amount | Computation::Proportion | Computation::Days => {
+                if let Some(u) = &m.unit {
+                    return Err(self.err(
+                        u.span().start,
+                        &path("unit"),
+                        "only a count names its unit; the others follow from the computation",
+                    ));
+                }
+                match computation {
+                    Computation::Amount => pb::MetricUnit::Pence,
+                    Computation::Proportion => pb::MetricUnit::Proportion,
+                    _ => pb::MetricUnit::Days,
+                }
+            }
+        };
         Ok(MetricDef {
             id,
             title,
@@ -340,6 +377,7 @@ impl Ctx<'_> {
             event_kinds,
             counting_rule_applies,
             subtype,
+            unit,
         })
     }
 

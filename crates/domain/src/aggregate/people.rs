@@ -1,115 +1,205 @@
-//! What the entities linked by pseudonyms contribute: a victim/suspect relationship (recorded
-//! crimes under the counting rules), a victim (repeat victimisation) and a suspect (linked to
-//! several victims or force areas).
+//! What the entities linked by pseudonyms contribute: a victim (their crimes under every
+//! counting rule, repeat victimisation, and the people supported) and a suspect (linked to
+//! several victims or force areas). `docs/counting.md` §2 and §4 specify each.
 
-use super::{Computation, Contributions, FactRecord, FactValue, crimes, key, put};
-use crate::counting::{self, CountingRule, Offence};
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, NaiveDate};
+
+use super::{
+    CellKeySecret, Computation, Contributions, FactRecord, FactValue, crimes, domestic_context,
+    key, put,
+};
+use crate::{
+    cellkey::person_unit,
+    counting::{self, CountingRule, CrimeRecord},
+    pb::{EventKind, vawg_record::Event},
+};
 
 /// The metrics computed here, and how.
-pub(super) const METRICS: [(&str, Computation); 3] = [
+pub(super) const METRICS: [(&str, Computation); 4] = [
     ("recorded_crimes", Computation::Count),
     ("repeat_victimisations", Computation::Count),
+    ("people_supported", Computation::Count),
     ("perpetrators_multiple", Computation::Count),
 ];
 
-/// Adds what a victim/suspect relationship contributes: each of its crimes, counted under each
-/// counting rule.
-pub(super) fn relationship_contributions(records: &[FactRecord], out: &mut Contributions) {
+/// Adds what a victim contributes, each value keyed with its own unit (an offence by its
+/// first record's stable unit, a person by their pseudonym): their offences under every
+/// counting rule, their repeat incidents, and them as a person supported.
+pub(super) fn victim_contributions(
+    victim: &str,
+    records: &[FactRecord],
+    secret: &CellKeySecret,
+    out: &mut Contributions,
+) {
     let crimes = crimes(records);
-    let offences: Vec<Offence> = crimes
+    let input: Vec<CrimeRecord> = crimes
         .iter()
-        .map(|r| Offence {
-            id: format!("{:020}", r.record_id),
-            victim: r.victim.clone().unwrap_or_default(),
+        .map(|r| CrimeRecord {
+            key: r.unit.clone(),
+            victim: victim.to_string(),
+            incident: match &r.incident {
+                Some(i) => format!("incident:{i}"),
+                None => format!("own:{}", r.unit),
+            },
+            crime_ref: r.case_ref.clone(),
             suspect: r.suspect.clone(),
             category: r.category.clone(),
             harm_rank: r.harm_rank,
             course_of_conduct: r.course_of_conduct,
-            event_date: r.event_date,
+            date: r.event_date,
         })
         .collect();
-    let principal: Vec<&str> = counting::counted(&offences, CountingRule::PrincipalCrime)
+    let offences = counting::offences(&input);
+    let picks: Vec<Vec<bool>> = CountingRule::ALL
         .iter()
-        .map(|o| o.id.as_str())
+        .map(|rule| counting::picked(&offences, *rule))
         .collect();
-    let with_coc: Vec<&str> =
-        counting::counted(&offences, CountingRule::PrincipalPlusCourseOfConduct)
-            .iter()
-            .map(|o| o.id.as_str())
-            .collect();
-    for (r, o) in crimes.iter().zip(&offences) {
+    let flag = |rule: CountingRule, i: usize| -> i64 {
+        let at = CountingRule::ALL.iter().position(|r| *r == rule).expect("a rule");
+        picks[at][i] as i64
+    };
+    for (i, o) in offences.iter().enumerate() {
+        let first = crimes[o.records[0]];
+        let events = o.records.iter().filter_map(|j| match &crimes[*j].event {
+            Event::CrimeRecorded(c) => Some(c),
+            _ => None,
+        });
+        let mut k = key("recorded_crimes", first, o.date, domestic_context(events), 0);
+        k.category = o.category.clone();
+        let unit = i64::from(secret.unit_key(&o.key));
+        let (n_principal, n_coc, n_rel) = (
+            flag(CountingRule::PrincipalCrime, i),
+            flag(CountingRule::PrincipalPlusCourseOfConduct, i),
+            flag(CountingRule::OnePerRelationship, i),
+        );
         let v = FactValue {
             n_all: 1,
-            n_principal: principal.contains(&o.id.as_str()) as i64,
-            n_principal_coc: with_coc.contains(&o.id.as_str()) as i64,
-            ..FactValue::default()
+            n_principal,
+            n_principal_coc: n_coc,
+            n_relationship: n_rel,
+            k_all: unit,
+            k_principal: unit * n_principal,
+            k_principal_coc: unit * n_coc,
+            k_relationship: unit * n_rel,
+            amount: 0,
         };
-        put(out, key("recorded_crimes", r, r.event_date, "", 0), v);
+        put(out, k, v);
     }
+    repeat_incidents(&offences, &picks[1], &crimes, secret, out);
+    people_supported(victim, records, secret, out);
 }
 
-/// Adds what a victim contributes: each crime that had another in the previous twelve months.
-pub(super) fn victim_contributions(records: &[FactRecord], out: &mut Contributions) {
-    let crimes = crimes(records);
-    for (i, r) in crimes.iter().enumerate() {
-        let repeat = crimes[..i]
+/// A victim's incidents that followed another of their incidents within the previous 365 days
+/// (an earlier date, not the same day): each counted once, at its principal offence's date,
+/// category and area, keyed by that offence's unit.
+fn repeat_incidents(
+    offences: &[counting::Offence],
+    principal: &[bool],
+    crimes: &[&FactRecord],
+    secret: &CellKeySecret,
+    out: &mut Contributions,
+) {
+    let mut incidents: BTreeMap<&str, (NaiveDate, usize)> = BTreeMap::new();
+    for (i, o) in offences.iter().enumerate() {
+        let e = incidents.entry(&o.incident).or_insert((o.date, i));
+        e.0 = e.0.min(o.date);
+        if principal[i] {
+            e.1 = i;
+        }
+    }
+    let dates: Vec<NaiveDate> = incidents.values().map(|(d, _)| *d).collect();
+    for (date, principal) in incidents.values() {
+        let repeat = dates
             .iter()
-            .any(|p| (r.event_date - p.event_date).num_days() <= 365);
+            .any(|d| d < date && (*date - *d).num_days() <= 365);
         if repeat {
-            put(
-                out,
-                key("repeat_victimisations", r, r.event_date, "", 0),
-                FactValue::count(1),
-            );
+            let o = &offences[*principal];
+            let mut k = key("repeat_victimisations", crimes[o.records[0]], *date, "", 0);
+            k.category = o.category.clone();
+            let unit = i64::from(secret.unit_key(&o.key));
+            put(out, k, keyed(FactValue::count(1), unit));
         }
     }
 }
 
-/// Adds what a suspect contributes: once when linked to a second victim, once when linked to a
-/// second force area.
+/// The person once in each financial year in which a specialist service supported them, at
+/// their first support of that year (its service type, area and category), keyed by the
+/// person: within a financial year, months and quarters add up to distinct people.
+fn people_supported(
+    victim: &str,
+    records: &[FactRecord],
+    secret: &CellKeySecret,
+    out: &mut Contributions,
+) {
+    let mut first: BTreeMap<i32, &FactRecord> = BTreeMap::new();
+    for r in records
+        .iter()
+        .filter(|r| r.kind() == EventKind::SupportProvided && !r.category.is_empty())
+    {
+        let d = r.event_date;
+        let fy = if d.month() >= 4 { d.year() } else { d.year() - 1 };
+        let e = first.entry(fy).or_insert(r);
+        if (r.event_date, &r.unit) < (e.event_date, &e.unit) {
+            *e = r;
+        }
+    }
+    let unit = i64::from(secret.unit_key(&person_unit(victim)));
+    for r in first.into_values() {
+        if let Event::SupportProvided(s) = &r.event {
+            let k = key(
+                "people_supported",
+                r,
+                r.event_date,
+                s.service_type().as_str_name(),
+                0,
+            );
+            put(out, k, keyed(FactValue::count(1), unit));
+        }
+    }
+}
+
+/// `v` with every key sum set to `unit × count`.
+fn keyed(mut v: FactValue, unit: i64) -> FactValue {
+    v.k_all = unit * v.n_all;
+    v.k_principal = unit * v.n_principal;
+    v.k_principal_coc = unit * v.n_principal_coc;
+    v.k_relationship = unit * v.n_relationship;
+    v
+}
+
+/// Adds what a suspect contributes: the suspect once, in the month they first became linked to
+/// a second victim or to crimes in a second force area, whichever came first; the sub-type says
+/// which links hold over all their crimes (`MULTIPLE_VICTIMS`, `MULTIPLE_AREAS`, or
+/// `MULTIPLE_VICTIMS_AND_AREAS`), so the sub-types partition the suspects.
 pub(super) fn suspect_contributions(records: &[FactRecord], out: &mut Contributions) {
     let crimes = crimes(records);
     let mut victims: Vec<&str> = Vec::new();
     let mut areas: Vec<&str> = Vec::new();
-    // Counted once, in the month the suspect first became linked to a second victim (or
-    // force area), with that crime's dimensions.
-    let (mut multi_victim, mut multi_area) = (false, false);
-    for r in crimes {
+    let mut linked: Option<&FactRecord> = None;
+    for r in &crimes {
         if let Some(v) = r.victim.as_deref()
             && !victims.contains(&v)
         {
             victims.push(v);
-            if victims.len() == 2 && !multi_victim {
-                multi_victim = true;
-                put(
-                    out,
-                    key(
-                        "perpetrators_multiple",
-                        r,
-                        r.event_date,
-                        "MULTIPLE_VICTIMS",
-                        0,
-                    ),
-                    FactValue::count(1),
-                );
-            }
         }
         if !areas.contains(&r.area_code.as_str()) {
             areas.push(&r.area_code);
-            if areas.len() == 2 && !multi_area {
-                multi_area = true;
-                put(
-                    out,
-                    key(
-                        "perpetrators_multiple",
-                        r,
-                        r.event_date,
-                        "MULTIPLE_AREAS",
-                        0,
-                    ),
-                    FactValue::count(1),
-                );
-            }
+        }
+        if linked.is_none() && (victims.len() >= 2 || areas.len() >= 2) {
+            linked = Some(r);
         }
     }
+    let Some(r) = linked else { return };
+    let subtype = match (victims.len() >= 2, areas.len() >= 2) {
+        (true, true) => "MULTIPLE_VICTIMS_AND_AREAS",
+        (true, false) => "MULTIPLE_VICTIMS",
+        _ => "MULTIPLE_AREAS",
+    };
+    put(
+        out,
+        key("perpetrators_multiple", r, r.event_date, subtype, 0),
+        FactValue::count(1),
+    );
 }

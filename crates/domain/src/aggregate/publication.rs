@@ -138,6 +138,7 @@ fn rule_pb(r: CountingRule) -> pb::CountingRule {
         CountingRule::AllOffences => pb::CountingRule::AllOffences,
         CountingRule::PrincipalCrime => pb::CountingRule::PrincipalCrime,
         CountingRule::PrincipalPlusCourseOfConduct => pb::CountingRule::PrincipalPlusCourseOfConduct,
+        CountingRule::OnePerRelationship => pb::CountingRule::OnePerRelationship,
     }
 }
 

@@ -1,11 +1,16 @@
 //! What a record contributes on its own: the metrics of single events (referrals, charges,
 //! prosecutions, orders, withdrawals, support, disclosures, homicides, funding).
 
-use super::{Computation, Contributions, FactRecord, FactValue, is_conviction, key, put};
+use super::{
+    Computation, Contributions, FactRecord, FactValue, domestic_context, is_conviction, key, put,
+};
 use crate::pb::{self, vawg_record::Event};
 
-/// The metrics computed here, and how.
+/// The metrics computed here, and how. (A crime or a support record without a victim pseudonym
+/// is also counted here, as its own victim: `recorded_crimes` and `people_supported` are
+/// declared by the victim entity's module.)
 pub(super) const METRICS: [(&str, Computation); 16] = [
+    ("domestic_context_findings", Computation::Count),
     ("cps_referrals", Computation::Count),
     ("charges", Computation::Count),
     ("prosecutions", Computation::Count),
@@ -15,7 +20,6 @@ pub(super) const METRICS: [(&str, Computation); 16] = [
     ("victim_withdrawals", Computation::Count),
     ("marac_referrals", Computation::Count),
     ("support_referrals", Computation::Count),
-    ("people_supported", Computation::Count),
     ("unable_to_support", Computation::Count),
     ("health_disclosures", Computation::Count),
     ("encompass_notifications", Computation::Count),
@@ -24,8 +28,29 @@ pub(super) const METRICS: [(&str, Computation); 16] = [
     ("support_funding", Computation::Amount),
 ];
 
-/// Adds what record `r` contributes on its own, in the month of its event.
+/// Adds what record `r` contributes on its own, in the month of its event. A record whose
+/// category is empty (out of scope of the definition, or a context not yet resolved) counts in
+/// no VAWG figure.
 pub(super) fn contributions(r: &FactRecord, out: &mut Contributions) {
+    if r.category.is_empty() {
+        return;
+    }
+    if r.victim.is_none() {
+        // Its own victim, its own incident: one offence, one person, under every rule.
+        match &r.event {
+            Event::CrimeRecorded(c) => put(
+                out,
+                key("recorded_crimes", r, r.event_date, domestic_context([c]), 0),
+                FactValue::count(1),
+            ),
+            Event::SupportProvided(s) => put(
+                out,
+                key("people_supported", r, r.event_date, s.service_type().as_str_name(), 0),
+                FactValue::count(1),
+            ),
+            _ => {}
+        }
+    }
     facts(&r.event, |series, subtype, value| {
         put(out, key(series, r, r.event_date, subtype, 0), value)
     });
@@ -36,6 +61,11 @@ pub(super) fn contributions(r: &FactRecord, out: &mut Contributions) {
 fn facts(event: &Event, mut emit: impl FnMut(&'static str, &'static str, FactValue)) {
     let one = FactValue::count(1);
     match event {
+        Event::CrimeRecorded(c) => {
+            if let Some(finding) = domestic_context_finding(c) {
+                emit("domestic_context_findings", finding, one)
+            }
+        }
         Event::CpsReferral(_) => emit("cps_referrals", "", one),
         Event::ChargingDecision(c) => {
             if c.decision() == pb::ChargeDecision::Charge {
@@ -59,7 +89,6 @@ fn facts(event: &Event, mut emit: impl FnMut(&'static str, &'static str, FactVal
         Event::VictimWithdrawal(w) => emit("victim_withdrawals", w.stage().as_str_name(), one),
         Event::MaracReferral(m) => emit("marac_referrals", m.referring_agency().as_str_name(), one),
         Event::SupportReferral(s) => emit("support_referrals", s.service_type().as_str_name(), one),
-        Event::SupportProvided(s) => emit("people_supported", s.service_type().as_str_name(), one),
         Event::UnableToSupport(u) => emit("unable_to_support", u.reason().as_str_name(), one),
         Event::HealthDisclosure(h) => emit("health_disclosures", h.setting().as_str_name(), one),
         Event::EncompassNotification(_) => emit("encompass_notifications", "", one),
@@ -85,9 +114,22 @@ fn facts(event: &Event, mut emit: impl FnMut(&'static str, &'static str, FactVal
             },
         ),
         // Counted through the entities they belong to (relationships, cases), or not at all.
-        Event::CrimeRecorded(_)
+        Event::SupportProvided(_)
         | Event::PoliceOutcome(_)
         | Event::CourtOutcome(_)
         | Event::HealthReferral(_) => {}
+    }
+}
+
+/// Where a crime's domestic-abuse flag and relationship disagree (`docs/counting.md` §2.9): the
+/// flag wins in classification, and the disagreement is a data-quality finding.
+fn domestic_context_finding(c: &pb::CrimeRecorded) -> Option<&'static str> {
+    use pb::Relationship as R;
+    match (c.domestic_abuse_flag, c.relationship()) {
+        (true, R::Acquaintance | R::Stranger) => Some("FLAG_WITH_NON_DOMESTIC_RELATIONSHIP"),
+        (false, R::Partner | R::ExPartner | R::FamilyMember) => {
+            Some("DOMESTIC_RELATIONSHIP_WITHOUT_FLAG")
+        }
+        _ => None,
     }
 }

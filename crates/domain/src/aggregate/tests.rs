@@ -23,6 +23,8 @@ fn rec(id: i64, event: Event, d: &str) -> FactRecord {
         victim: Some("v1".into()),
         suspect: Some("s1".into()),
         case_ref: Some("c1".into()),
+        incident: None,
+        context: None,
         demographics: pb::Demographics {
             sex: pb::Sex::Female as i32,
             age_at_event: Some(30),
@@ -76,28 +78,40 @@ fn a_case_journey_links_referral_charge_and_conviction() {
 }
 
 #[test]
-fn relationship_counts_follow_the_counting_rules() {
-    let mut rape = rec(1, Event::CrimeRecorded(Default::default()), "2025-01-10");
-    rape.category = "rape".into();
-    rape.harm_rank = 2;
-    let mut stalking = rec(2, Event::CrimeRecorded(Default::default()), "2025-01-12");
-    stalking.category = "stalking".into();
-    stalking.harm_rank = 5;
-    stalking.course_of_conduct = true;
-    let mut harassment = rec(3, Event::CrimeRecorded(Default::default()), "2025-01-13");
-    harassment.category = "harassment".into();
-    harassment.harm_rank = 11;
-    harassment.course_of_conduct = true;
-    let c = contributions(
-        &EntityKey::Relationship {
-            victim: "v1".into(),
-            suspect: "s1".into(),
-        },
-        &[rape, stalking, harassment],
-        &secret(),
-    );
+fn a_victims_crimes_follow_the_counting_rules_within_each_incident() {
+    let crime = |id: i64, category: &str, rank: u32, coc: bool, incident: &str| {
+        let mut r = rec(id, Event::CrimeRecorded(Default::default()), "2025-01-10");
+        r.category = category.into();
+        r.harm_rank = rank;
+        r.course_of_conduct = coc;
+        r.case_ref = Some(format!("c{id}"));
+        r.incident = Some(incident.into());
+        r
+    };
+    // One report: rape, stalking and harassment by one suspect; a later report: an assault.
+    let records = [
+        crime(1, "rape", 2, false, "i1"),
+        crime(2, "stalking", 5, true, "i1"),
+        crime(3, "harassment", 12, true, "i1"),
+        crime(4, "domestic_abuse", 8, false, "i2"),
+    ];
+    let c = contributions(&EntityKey::Victim("v1".into()), &records, &secret());
     let v = total(&c, "recorded_crimes");
-    assert_eq!((v.n_all, v.n_principal, v.n_principal_coc), (3, 1, 2));
+    assert_eq!(
+        (v.n_all, v.n_principal_coc, v.n_principal, v.n_relationship),
+        (4, 3, 2, 1)
+    );
+    // Every offence carries its own unit's key, counted once per rule that counts it.
+    let rape_key = key_of(&records[0].unit);
+    let rape = c
+        .iter()
+        .find(|(k, _)| k.series == "recorded_crimes" && k.category == "rape")
+        .unwrap()
+        .1;
+    assert_eq!(
+        (rape.k_all, rape.k_principal, rape.k_relationship),
+        (rape_key, rape_key, rape_key)
+    );
 }
 
 #[test]
@@ -166,10 +180,16 @@ fn every_kind_of_record() -> Vec<FactRecord> {
         pb::WithdrawalStage::Cps,
         pb::WithdrawalStage::Court,
     ];
+    // A crime the force flagged as domestic abuse, by a stranger: a data-quality finding.
+    let flagged_stranger = Event::CrimeRecorded(pb::CrimeRecorded {
+        domestic_abuse_flag: true,
+        relationship: pb::Relationship::Stranger as i32,
+        online_flag: false,
+    });
     let mut records = vec![
         rec(1, crime(), "2025-01-10"),
         second_victim,
-        rec(3, crime(), "2025-03-01"),
+        rec(3, flagged_stranger, "2025-03-01"),
     ];
     for (i, event) in events.into_iter().enumerate() {
         records.push(rec(10 + i as i64, event, "2025-04-01"));
@@ -214,6 +234,7 @@ fn the_code_emits_exactly_the_series_of_the_metrics_it_declares() {
             event_kinds: vec![],
             counting_rule_applies: false,
             subtype: None,
+            unit: pb::MetricUnit::Record,
         };
         declared.extend(series_of(&def));
     }
@@ -249,29 +270,19 @@ fn unit_keys_are_stable_across_revisions_and_reclassification() {
         assert_eq!((v.n_all, v.k_all, v.k_principal), (1, key, key));
     }
 
+    // A crime revised (a new hub record id, the same agency record) keeps its offence's key.
     let mut crime = rec(5, Event::CrimeRecorded(Default::default()), "2025-01-10");
     crime.suspect = None;
     let mut revised = crime.clone();
     revised.record_id = 6;
     revised.category = "rape".into();
-    let relationship = |r: &FactRecord| {
-        entities_of(r)
-            .into_iter()
-            .find(|e| matches!(e, EntityKey::Relationship { .. }))
-            .unwrap()
-    };
-    let (e1, e2) = (relationship(&crime), relationship(&revised));
-    assert_ne!(e1.as_text(), e2.as_text());
-    assert_eq!(
-        unit_of(&e1, std::slice::from_ref(&crime)),
-        Some(crime.unit.clone())
-    );
+    let victim = EntityKey::Victim("v1".into());
     let k1 = total(
-        &contributions(&e1, &[crime.clone()], &secret()),
+        &contributions(&victim, std::slice::from_ref(&crime), &secret()),
         "recorded_crimes",
     );
     let k2 = total(
-        &contributions(&e2, &[revised], &secret()),
+        &contributions(&victim, &[revised], &secret()),
         "recorded_crimes",
     );
     assert_eq!(k1, k2);
@@ -291,6 +302,9 @@ fn key_sums_are_the_unit_key_times_the_counts() {
     }
     let mut keyed = 0;
     for (e, rs) in &by_entity {
+        if matches!(e, EntityKey::Victim(_)) {
+            continue; // keyed per offence and per person (tested above and below)
+        }
         let key = key_of(&unit_of(e, rs).unwrap());
         for v in contributions(e, rs, &secret()).values() {
             assert_eq!(v.k_all, key * v.n_all, "{e:?}");
@@ -301,33 +315,34 @@ fn key_sums_are_the_unit_key_times_the_counts() {
     }
     assert!(keyed > 20);
 
-    // Two crimes of one relationship in one cell: the unit counted twice, its key twice.
+    // Two crimes of one victim in one cell: two offences, each with its own key.
     let crimes = [
         rec(1, Event::CrimeRecorded(Default::default()), "2025-01-10"),
         rec(2, Event::CrimeRecorded(Default::default()), "2025-01-20"),
     ];
-    let relationship = EntityKey::Relationship {
-        victim: "v1".into(),
-        suspect: "s1".into(),
+    let victim = EntityKey::Victim("v1".into());
+    let crimes_only = |c: Contributions| -> Contributions {
+        c.into_iter()
+            .filter(|(k, _)| k.series == "recorded_crimes")
+            .collect()
     };
-    let c = contributions(&relationship, &crimes, &secret());
+    let c = crimes_only(contributions(&victim, &crimes, &secret()));
     assert_eq!(c.len(), 1);
     let v = *c.values().next().unwrap();
-    let key = key_of(&relationship.as_text());
-    assert_eq!((v.n_all, v.k_all), (2, 2 * key));
+    let (a, b) = (key_of(&crimes[0].unit), key_of(&crimes[1].unit));
+    assert_eq!((v.n_all, v.k_all), (2, a + b));
     assert_eq!(
         v.keyed_under(CountingRule::AllOffences),
         crate::cellkey::KeyedCount {
             count: 2,
-            key: crate::cellkey::CellKey::from_value((2 * key % 256) as u8),
+            key: crate::cellkey::CellKey::from_value(((a + b) % 256) as u8),
         }
     );
     // Withdrawing one of them leaves the key of the other: sums stay additive.
-    let one = contributions(&relationship, &crimes[..1], &secret());
+    let one = crimes_only(contributions(&victim, &crimes[..1], &secret()));
     let mut cell = v;
     cell.add(one.values().next().unwrap(), -1);
-    assert_eq!((cell.n_all, cell.k_all), (1, key));
-    assert_eq!([v, cell].iter().sum::<FactValue>().k_all, 3 * key);
+    assert_eq!((cell.n_all, cell.k_all), (1, b));
 }
 
 #[test]
@@ -399,7 +414,7 @@ mod incremental {
                 };
                 FactRecord {
                     record_id: id,
-                    unit: String::new(),
+                    unit: format!("u{id}"),
                     category: category.into(),
                     harm_rank: rank,
                     course_of_conduct: coc,
@@ -413,6 +428,8 @@ mod incremental {
                     victim: Some(format!("v{v}")),
                     suspect: (s > 0).then(|| format!("s{s}")),
                     case_ref: Some(format!("c{c}")),
+                    incident: Some(format!("i{}", day % 3)),
+                    context: None,
                     demographics: pb::Demographics {
                         sex: (1 + v as i32 % 2),
                         age_at_event: Some(14 + v as u32 * 10),

@@ -61,9 +61,9 @@ impl fmt::Debug for CellKeySecret {
 /// nothing).
 ///
 /// - a record: [`FactRecord::unit`] (agency and the agency's record id);
-/// - a relationship whose suspect is unknown (`unknown:<hub record id>`, one crime): the unit
-///   of that crime, since its entity text changes with every revision;
-/// - any other entity: its text ([`EntityKey::as_text`]), built from pseudonyms only.
+/// - any other entity: its text ([`EntityKey::as_text`]), built from pseudonyms only. (A
+///   victim's offences and people are keyed per offence and per person by the victim entity's
+///   own computation, not here.)
 pub fn unit_of(entity: &EntityKey, records: &[FactRecord]) -> Option<String> {
     let record = |id: i64| {
         records
@@ -73,10 +73,6 @@ pub fn unit_of(entity: &EntityKey, records: &[FactRecord]) -> Option<String> {
     };
     match entity {
         EntityKey::Record(id) => record(*id),
-        EntityKey::Relationship { suspect, .. } => match suspect.strip_prefix("unknown:") {
-            Some(id) => id.parse().ok().and_then(record),
-            None => Some(entity.as_text()),
-        },
         _ => Some(entity.as_text()),
     }
 }
@@ -96,5 +92,6 @@ pub(super) fn key(
         v.k_all = key * v.n_all;
         v.k_principal = key * v.n_principal;
         v.k_principal_coc = key * v.n_principal_coc;
+        v.k_relationship = key * v.n_relationship;
     }
 }

@@ -1,6 +1,8 @@
 //! Parsing a definition file into a validated [`Definition`]: the raw, spanned structs and the
-//! checks of every invariant (unique ids and harm ranks, every code mapped to a known category,
-//! known agency kinds), each error located at its field.
+//! checks of every invariant (unique ids and harm ranks, every code mapped to a known category or
+//! context class, codes in the canonical form of their scheme's notation, known agency kinds),
+//! each error located at its field. Context classes are checked in [`context`], schemes and
+//! their codes in [`scheme`].
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -9,8 +11,11 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{AGENCY_KINDS, Category, CodeMapping, Definition, DefinitionError, Scheme, normalise};
-use crate::datafile::{Ctx, Leaf, is_snake_case, is_upper_snake_case};
+use super::{Category, Definition, DefinitionError};
+use crate::datafile::{Ctx, Leaf, is_snake_case};
+
+mod context;
+mod scheme;
 
 /// Parses and validates a definition file (see [`Definition::from_toml_str`]).
 pub(super) fn definition(text: &str, file: &str) -> Result<Definition, DefinitionError> {
@@ -19,6 +24,9 @@ pub(super) fn definition(text: &str, file: &str) -> Result<Definition, Definitio
     ctx.build_definition(raw)
 }
 
+/// An optional array of tables, each with its span.
+type RawList<T> = Option<Spanned<Vec<Spanned<T>>>>;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDefinition {
@@ -26,8 +34,9 @@ struct RawDefinition {
     title: Leaf,
     effective_from: Leaf,
     description: Leaf,
-    categories: Option<Spanned<Vec<Spanned<RawCategory>>>>,
-    schemes: Option<Spanned<Vec<Spanned<RawScheme>>>>,
+    categories: RawList<RawCategory>,
+    contexts: RawList<RawContext>,
+    schemes: RawList<RawScheme>,
 }
 
 #[derive(Deserialize)]
@@ -42,12 +51,24 @@ struct RawCategory {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawContext {
+    id: Leaf,
+    name: Leaf,
+    domestic_category: Leaf,
+    non_domestic_category: Leaf,
+    source: Leaf,
+    description: Leaf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawScheme {
     id: Leaf,
     name: Leaf,
     agency_kinds: Option<Spanned<Vec<Spanned<toml::Value>>>>,
     source: Leaf,
-    codes: Option<Spanned<Vec<Spanned<RawCode>>>>,
+    notation: Leaf,
+    codes: RawList<RawCode>,
 }
 
 #[derive(Deserialize)]
@@ -56,6 +77,7 @@ struct RawCode {
     code: Leaf,
     description: Leaf,
     category: Leaf,
+    context: Leaf,
 }
 
 impl Ctx<'_> {
@@ -124,7 +146,8 @@ impl Ctx<'_> {
         let (description, _) = self.string(&raw.description, &doc, "description")?;
 
         let (categories, category_index) = self.categories(raw.categories)?;
-        let (schemes, scheme_index, code_index) = self.schemes(raw.schemes, &category_index)?;
+        let (contexts, context_index) = self.contexts(raw.contexts, &category_index)?;
+        let schemes = self.schemes(raw.schemes, &category_index, &context_index)?;
 
         Ok(Definition {
             version,
@@ -132,17 +155,19 @@ impl Ctx<'_> {
             effective_from,
             description,
             categories,
-            schemes,
+            contexts,
+            schemes: schemes.schemes,
             category_index,
-            scheme_index,
-            code_index,
+            context_index,
+            scheme_index: schemes.scheme_index,
+            code_index: schemes.code_index,
         })
     }
 
     #[allow(clippy::type_complexity)]
     fn categories(
         &self,
-        raw: Option<Spanned<Vec<Spanned<RawCategory>>>>,
+        raw: RawList<RawCategory>,
     ) -> Result<(Vec<Category>, HashMap<String, usize>), DefinitionError> {
         let raw = raw.ok_or_else(|| {
             self.err(
@@ -212,147 +237,5 @@ impl Ctx<'_> {
             });
         }
         Ok((categories, index))
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn schemes(
-        &self,
-        raw: Option<Spanned<Vec<Spanned<RawScheme>>>>,
-        categories: &HashMap<String, usize>,
-    ) -> Result<
-        (
-            Vec<Scheme>,
-            HashMap<String, usize>,
-            Vec<HashMap<String, usize>>,
-        ),
-        DefinitionError,
-    > {
-        let raw = raw.map(Spanned::into_inner).unwrap_or_default();
-        let mut schemes = Vec::with_capacity(raw.len());
-        let mut scheme_index = HashMap::new();
-        let mut code_index = Vec::with_capacity(raw.len());
-        let mut id_lines: HashMap<String, usize> = HashMap::new();
-        for (i, item) in raw.into_iter().enumerate() {
-            let table = item.span();
-            let s = item.into_inner();
-            let path = |f: &str| format!("schemes[{i}].{f}");
-            let (id, id_span) = self.string(&s.id, &table, &path("id"))?;
-            if !is_upper_snake_case(&id) {
-                return Err(self.err(
-                    id_span.start,
-                    &path("id"),
-                    format!("`{id}` must be UPPER_SNAKE_CASE (capital letters, digits and _, starting with a letter)"),
-                ));
-            }
-            if let Some(first) = id_lines.get(&id) {
-                return Err(self.err(
-                    id_span.start,
-                    &path("id"),
-                    format!("duplicate scheme id `{id}` (first defined at line {first})"),
-                ));
-            }
-            id_lines.insert(id.clone(), self.line_of(id_span.start));
-            let (name, _) = self.string(&s.name, &table, &path("name"))?;
-            let agency_kinds = self.agency_kinds(s.agency_kinds, &table, &path("agency_kinds"))?;
-            let (source, _) = self.string(&s.source, &table, &path("source"))?;
-
-            let raw_codes = s.codes.map(Spanned::into_inner).unwrap_or_default();
-            let mut codes = Vec::with_capacity(raw_codes.len());
-            let mut by_code: HashMap<String, usize> = HashMap::new();
-            let mut code_lines: HashMap<String, usize> = HashMap::new();
-            for (j, item) in raw_codes.into_iter().enumerate() {
-                let code_table = item.span();
-                let m = item.into_inner();
-                let cpath = |f: &str| format!("schemes[{i}].codes[{j}].{f}");
-                let (code, code_span) = self.string(&m.code, &code_table, &cpath("code"))?;
-                let key = normalise(&code);
-                if let Some(first) = code_lines.get(&key) {
-                    return Err(self.err(
-                        code_span.start,
-                        &cpath("code"),
-                        format!(
-                            "duplicate code `{code}` in scheme {id} (first defined at line {first}; \
-                             codes match ignoring case and surrounding spaces)"
-                        ),
-                    ));
-                }
-                code_lines.insert(key.clone(), self.line_of(code_span.start));
-                let (description, _) =
-                    self.string(&m.description, &code_table, &cpath("description"))?;
-                let (category, cat_span) =
-                    self.string(&m.category, &code_table, &cpath("category"))?;
-                if !categories.contains_key(&category) {
-                    return Err(self.err(
-                        cat_span.start,
-                        &cpath("category"),
-                        format!("unknown category `{category}`; it must be the id of one of the [[categories]]"),
-                    ));
-                }
-                by_code.insert(key, codes.len());
-                codes.push(CodeMapping {
-                    code,
-                    description,
-                    category,
-                });
-            }
-            scheme_index.insert(id.clone(), schemes.len());
-            code_index.push(by_code);
-            schemes.push(Scheme {
-                id,
-                name,
-                agency_kinds,
-                source,
-                codes,
-            });
-        }
-        Ok((schemes, scheme_index, code_index))
-    }
-
-    fn agency_kinds(
-        &self,
-        raw: Option<Spanned<Vec<Spanned<toml::Value>>>>,
-        table: &Range<usize>,
-        field: &str,
-    ) -> Result<Vec<String>, DefinitionError> {
-        let raw = raw.ok_or_else(|| self.err(table.start, field, "required field is missing"))?;
-        let list_start = raw.span().start;
-        let raw = raw.into_inner();
-        if raw.is_empty() {
-            return Err(self.err(list_start, field, "at least one agency kind is required"));
-        }
-        let mut kinds: Vec<String> = Vec::with_capacity(raw.len());
-        for (k, v) in raw.into_iter().enumerate() {
-            let kpath = format!("{field}[{k}]");
-            let start = v.span().start;
-            let name = match v.into_inner() {
-                toml::Value::String(s) => s.trim().to_owned(),
-                other => {
-                    return Err(self.err(
-                        start,
-                        &kpath,
-                        format!("expected a string, found {}", other.type_str()),
-                    ));
-                }
-            };
-            if !AGENCY_KINDS.contains(&name.as_str()) {
-                return Err(self.err(
-                    start,
-                    &kpath,
-                    format!(
-                        "unknown agency kind `{name}`; expected one of {}",
-                        AGENCY_KINDS.join(", ")
-                    ),
-                ));
-            }
-            if kinds.contains(&name) {
-                return Err(self.err(
-                    start,
-                    &kpath,
-                    format!("agency kind `{name}` is listed twice"),
-                ));
-            }
-            kinds.push(name);
-        }
-        Ok(kinds)
     }
 }

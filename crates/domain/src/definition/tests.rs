@@ -74,8 +74,7 @@ fn small_file_is_valid() {
 
 #[test]
 fn embedded_definition_is_valid() {
-    let d = Definition::from_toml_str(DEFAULT_DEFINITION_TOML, DEFAULT_DEFINITION_FILE)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let d = Definition::from_toml_str(VAWG_V1_TOML, VAWG_V1_FILE).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(d.version, "vawg-v1");
     for required in [
         "domestic_homicide",

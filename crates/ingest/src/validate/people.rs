@@ -18,6 +18,9 @@ pub(super) struct CaseReferences {
     pub(super) cps_urn: Option<String>,
     /// The court case number's pseudonym.
     pub(super) court_case: Option<String>,
+    /// The incident reference's pseudonym, namespaced by the submitting agency
+    /// (`<agency id>:<pseudonym>`): for counting only, kept in a crime's detail.
+    pub(super) incident: Option<String>,
 }
 
 impl Validator<'_> {
@@ -95,6 +98,8 @@ impl Validator<'_> {
         };
         let cps_urn = case(IdentifierKind::CpsUrn, &refs.cps_urn);
         let court_case = case(IdentifierKind::CourtCaseNumber, &refs.court_case_number);
+        let incident = case(IdentifierKind::IncidentReference, &refs.incident_reference)
+            .map(|pseudonym| format!("{}:{pseudonym}", self.caller.agency_id));
         for (value, field) in [
             (
                 &refs.police_crime_reference,
@@ -102,6 +107,10 @@ impl Validator<'_> {
             ),
             (&refs.cps_urn, "case_references.cps_urn"),
             (&refs.court_case_number, "case_references.court_case_number"),
+            (
+                &refs.incident_reference,
+                "case_references.incident_reference",
+            ),
         ] {
             if value.len() > MAX_ID_LEN {
                 p.add(field, "longer than 128 characters");
@@ -124,6 +133,7 @@ impl Validator<'_> {
             police_ref_lookup,
             cps_urn,
             court_case,
+            incident,
         }
     }
 }

@@ -2,8 +2,12 @@
 //! and its classification under the definition in force.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use vawg_domain::{definition::ClassifyError, policy::may_produce};
-use vawg_proto::pb::{self, EventKind};
+use vawg_domain::{
+    aggregate::in_case,
+    definition::{ClassifyError, CrimeContext, Target},
+    policy::may_produce,
+};
+use vawg_proto::pb::{self, EventKind, vawg_record::Event};
 
 use super::{Validator, check_gss, enums::ProtoEnum, event_kind_of, plain_id, problems::Problems};
 
@@ -19,6 +23,11 @@ pub(super) struct Classified {
     pub(super) harm_rank: u32,
     /// Whether the category is a course of conduct.
     pub(super) course_of_conduct: bool,
+    /// The context class of a context code (`docs/counting.md` §2.9–2.10). A crime's context
+    /// is resolved here from its own flag and relationship (an empty `category`: out of
+    /// scope); another record's is resolved through its case's crime by the aggregator, so its
+    /// `category` stays empty here.
+    pub(super) context: Option<String>,
 }
 
 impl Validator<'_> {
@@ -88,16 +97,42 @@ impl Validator<'_> {
             p.add("classification", "required");
             return None;
         };
-        match self
-            .definition
-            .classify(&c.scheme, &c.code, Some(self.caller.agency_kind.as_str()))
-        {
-            Ok(found) => Some(Classified {
-                scheme: found.scheme.id.clone(),
-                code: found.mapping.code.clone(),
-                category: found.category.id.clone(),
-                harm_rank: found.category.harm_rank,
-                course_of_conduct: found.category.course_of_conduct,
+        let agency = Some(self.caller.agency_kind.as_str());
+        let found = match r.event.as_ref() {
+            Some(Event::CrimeRecorded(crime)) => self
+                .definition
+                .classify_in_context(&c.scheme, &c.code, agency, CrimeContext::of_crime(crime))
+                .map(|f| {
+                    let context = match f.matched.target {
+                        Target::Context(x) => Some(x.id.clone()),
+                        Target::Category(_) => None,
+                    };
+                    (f.matched, f.resolution.category, context)
+                }),
+            // A justice-stage record takes its crime's context, through its case
+            // (docs/counting.md 2.10): unresolved here. A service's record (a MARAC or support
+            // referral, an order, a disclosure) exists because of abuse its service deals with
+            // as domestic: the domestic category.
+            Some(ev) => self
+                .definition
+                .lookup(&c.scheme, &c.code, agency)
+                .map(|m| match m.target {
+                    Target::Category(category) => (m, Some(category), None),
+                    Target::Context(x) if in_case(event_kind_of(ev)) => {
+                        (m, None, Some(x.id.clone()))
+                    }
+                    Target::Context(x) => (m, self.definition.category(&x.domestic_category), None),
+                }),
+            None => return None,
+        };
+        match found {
+            Ok((matched, category, context)) => Some(Classified {
+                scheme: matched.scheme.id.clone(),
+                code: matched.mapping.code.clone(),
+                category: category.map(|c| c.id.clone()).unwrap_or_default(),
+                harm_rank: category.map_or(0, |c| c.harm_rank),
+                course_of_conduct: category.is_some_and(|c| c.course_of_conduct),
+                context,
             }),
             Err(e) => {
                 let field = match e {

@@ -65,7 +65,7 @@ impl Plan {
                 pb::Breakdown::EthnicGroup => k.ethnic_group.clone(),
                 pb::Breakdown::Disability => k.disability.clone(),
                 pb::Breakdown::ImmigrationStatus => k.immigration_status.clone(),
-                pb::Breakdown::Subtype => k.subtype.clone(),
+                pb::Breakdown::Subtype | pb::Breakdown::DomesticAbuseRelated => k.subtype.clone(),
                 pb::Breakdown::Unspecified => String::new(),
             });
         }
@@ -247,7 +247,11 @@ impl Plan {
     }
 }
 
-/// Mean, median or 90th percentile (nearest rank) of a histogram of days.
+/// Mean, median or 90th percentile of a histogram of days (`docs/counting.md` §3): the mean
+/// to one decimal place; the median the middle value, or the mean of the two middle values for
+/// an even count; percentiles by Hyndman and Fan's definition 7 (R's default `quantile`, Excel's
+/// `PERCENTILE.INC`): with the values sorted x₁ ≤ … ≤ xₙ and h = (n − 1)·p, the value
+/// x₍⌊h⌋+1₎ + (h − ⌊h⌋)·(x₍⌊h⌋+2₎ − x₍⌊h⌋+1₎). The median is the same definition at p = 0.5.
 pub fn statistic(hist: &BTreeMap<i64, u64>, which: &str) -> f64 {
     let n: u64 = hist.values().sum();
     if n == 0 {
@@ -257,16 +261,28 @@ pub fn statistic(hist: &BTreeMap<i64, u64>, which: &str) -> f64 {
         let sum: f64 = hist.iter().map(|(d, c)| *d as f64 * *c as f64).sum();
         return (sum / n as f64 * 10.0).round() / 10.0;
     }
-    let q = if which == "p90" { 0.9 } else { 0.5 };
-    let rank = ((q * n as f64).ceil() as u64).max(1);
+    // h = (n − 1)·p in tenths, exactly: p is 0.5 or 0.9.
+    let tenths = if which == "p90" { 9 } else { 5 };
+    let h10 = (n - 1) * tenths;
+    let (j, g) = (h10 / 10, (h10 % 10) as f64 / 10.0);
+    let lower = nth(hist, j);
+    if g == 0.0 {
+        return lower as f64;
+    }
+    let upper = nth(hist, j + 1);
+    lower as f64 + g * (upper - lower) as f64
+}
+
+/// The value at 0-based position `i` of the sorted values a histogram holds.
+fn nth(hist: &BTreeMap<i64, u64>, i: u64) -> i64 {
     let mut seen = 0;
     for (d, c) in hist {
         seen += c;
-        if seen >= rank {
-            return *d as f64;
+        if seen > i {
+            return *d;
         }
     }
-    *hist.keys().last().unwrap_or(&0) as f64
+    *hist.keys().last().unwrap_or(&0)
 }
 
 /// The note a publication table carries.
@@ -324,6 +340,7 @@ fn breakdown_name(b: pb::Breakdown) -> &'static str {
         pb::Breakdown::Disability => "disability",
         pb::Breakdown::ImmigrationStatus => "immigration_status",
         pb::Breakdown::Subtype => "subtype",
+        pb::Breakdown::DomesticAbuseRelated => "domestic_abuse_related",
         pb::Breakdown::Unspecified => "unspecified",
     }
 }
@@ -375,8 +392,17 @@ mod tests {
     fn statistics_of_a_histogram() {
         let h: BTreeMap<i64, u64> = [(10, 1), (20, 1), (30, 1), (100, 1)].into_iter().collect();
         assert_eq!(statistic(&h, "mean"), 40.0);
-        assert_eq!(statistic(&h, "median"), 20.0);
-        assert_eq!(statistic(&h, "p90"), 100.0);
+        // Even count: the mean of the two middle values.
+        assert_eq!(statistic(&h, "median"), 25.0);
+        // h = 3 × 0.9 = 2.7: x₃ + 0.7 × (x₄ − x₃) = 30 + 0.7 × 70.
+        assert!((statistic(&h, "p90") - 79.0).abs() < 1e-9);
+        // Odd count and repeated values: R's quantile(c(1, 2, 2, 2, 9), c(.5, .9)) is 2 and 6.2.
+        let h: BTreeMap<i64, u64> = [(1, 1), (2, 3), (9, 1)].into_iter().collect();
+        assert_eq!(statistic(&h, "median"), 2.0);
+        assert!((statistic(&h, "p90") - 6.2).abs() < 1e-9);
+        // One value.
+        let h: BTreeMap<i64, u64> = [(7, 1)].into_iter().collect();
+        assert_eq!((statistic(&h, "median"), statistic(&h, "p90")), (7.0, 7.0));
     }
 
     #[test]

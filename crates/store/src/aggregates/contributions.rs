@@ -60,6 +60,11 @@ struct StoredFact {
     k_principal: i64,
     #[prost(int64, tag = "18")]
     k_principal_coc: i64,
+    /// ONE_PER_RELATIONSHIP (migration 0600), absent (0) before it; 0600 rebuilds them all.
+    #[prost(int64, tag = "19")]
+    n_relationship: i64,
+    #[prost(int64, tag = "20")]
+    k_relationship: i64,
 }
 
 /// One entity's contributions, encoded for `agg_entities.facts`.
@@ -86,6 +91,8 @@ fn encode_facts(c: &Contributions) -> Vec<u8> {
                 k_all: v.k_all,
                 k_principal: v.k_principal,
                 k_principal_coc: v.k_principal_coc,
+                n_relationship: v.n_relationship,
+                k_relationship: v.k_relationship,
             })
             .collect(),
     }
@@ -122,6 +129,8 @@ fn decode_facts(bytes: &[u8]) -> Result<Contributions, StoreError> {
                     k_all: f.k_all,
                     k_principal: f.k_principal,
                     k_principal_coc: f.k_principal_coc,
+                    n_relationship: f.n_relationship,
+                    k_relationship: f.k_relationship,
                 },
             )
         })

@@ -83,6 +83,17 @@ where
         victim: row.try_get("victim_pseudonym")?,
         suspect: row.try_get("suspect_pseudonym")?,
         case_ref: row.try_get("police_ref_pseudonym")?,
+        // A crime's incident pseudonym is kept in its detail (it is used for counting only).
+        incident: detail
+            .0
+            .get("incident_pseudonym")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
+        context: detail
+            .0
+            .get("context")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
         demographics,
         event,
     }))
@@ -103,22 +114,14 @@ pub async fn load_entities(
         .collect())
 }
 
-/// The source record of a relationship whose suspect is unknown (`unknown:<record id>`): such
-/// a relationship is one record, not every crime between a victim and a suspect.
-fn unknown_suspect(suspect: &str) -> Option<Option<i64>> {
-    suspect
-        .strip_prefix("unknown:")
-        .map(|id| id.parse::<i64>().ok())
-}
-
 /// What the records of a set of entities are looked up by.
 #[derive(Default)]
 struct Wanted {
-    /// Record ids (record entities, relationships with an unknown suspect).
+    /// Record ids (record entities).
     ids: Vec<i64>,
     /// Police crime reference pseudonyms (cases).
     cases: Vec<String>,
-    /// Victim pseudonyms (victims, relationships), sorted and distinct.
+    /// Victim pseudonyms (victims), sorted and distinct.
     victims: Vec<String>,
     /// Suspect pseudonyms.
     suspects: Vec<String>,
@@ -132,12 +135,6 @@ impl Wanted {
         for e in entities {
             match e {
                 EntityKey::Record(id) => w.ids.push(*id),
-                EntityKey::Relationship { victim, suspect } => match unknown_suspect(suspect) {
-                    Some(id) => w.ids.extend(id),
-                    None => {
-                        victims.insert(victim.clone());
-                    }
-                },
                 EntityKey::Case(c) => w.cases.push(c.clone()),
                 EntityKey::Victim(v) => {
                     victims.insert(v.clone());
@@ -168,11 +165,20 @@ impl Wanted {
             }
         }
         let live_crime = format!("{LIVE_RECORD} AND event_kind = 'CRIME_RECORDED'");
+        // A victim's entity holds their crimes and the support they were given
+        // (`vawg_domain::aggregate::in_victim`).
+        let live_of_victim = format!(
+            "{LIVE_RECORD} AND event_kind IN ('CRIME_RECORDED', 'SUPPORT_PROVIDED')"
+        );
         let keys = Keys::Texts;
         for (column, condition, values) in [
             ("record_id", LIVE_RECORD, Keys::Ids(&unknown)),
             ("police_ref_pseudonym", LIVE_RECORD, keys(&self.cases)),
-            ("victim_pseudonym", live_crime.as_str(), keys(&self.victims)),
+            (
+                "victim_pseudonym",
+                live_of_victim.as_str(),
+                keys(&self.victims),
+            ),
             (
                 "suspect_pseudonym",
                 live_crime.as_str(),
@@ -214,13 +220,15 @@ impl<'a> Index<'a> {
             {
                 index.by_case.entry(c).or_default().push(r);
             }
-            if r.kind() == pb::EventKind::CrimeRecorded {
-                if let Some(v) = &r.victim {
-                    index.by_victim.entry(v).or_default().push(r);
-                }
-                if let Some(s) = &r.suspect {
-                    index.by_suspect.entry(s).or_default().push(r);
-                }
+            if let Some(v) = &r.victim
+                && vawg_domain::aggregate::in_victim(r.kind())
+            {
+                index.by_victim.entry(v).or_default().push(r);
+            }
+            if r.kind() == pb::EventKind::CrimeRecorded
+                && let Some(s) = &r.suspect
+            {
+                index.by_suspect.entry(s).or_default().push(r);
             }
         }
         index
@@ -234,22 +242,6 @@ impl<'a> Index<'a> {
         };
         match entity {
             EntityKey::Record(id) => self.loaded.get(id).cloned().into_iter().collect(),
-            EntityKey::Relationship { victim, suspect } => match unknown_suspect(suspect) {
-                Some(id) => id
-                    .and_then(|id| self.loaded.get(&id).cloned())
-                    .into_iter()
-                    .collect(),
-                None => self
-                    .by_victim
-                    .get(victim.as_str())
-                    .map(|rs| {
-                        rs.iter()
-                            .filter(|r| r.suspect.as_ref() == Some(suspect))
-                            .map(|r| (*r).clone())
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            },
             EntityKey::Case(c) => cloned(self.by_case.get(c.as_str())),
             EntityKey::Victim(v) => cloned(self.by_victim.get(v.as_str())),
             EntityKey::Suspect(s) => cloned(self.by_suspect.get(s.as_str())),

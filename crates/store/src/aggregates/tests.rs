@@ -37,8 +37,9 @@ async fn the_migration_draws_one_secret_and_keys_follow_their_unit_across_a_revi
         assert!(secrets[0].iter().any(|b| *b != secrets[0][0]), "not random");
         let secret = store.cell_key_secret().await.unwrap();
         assert_eq!(format!("{secret:?}"), "CellKeySecret([redacted])");
-        // A crime without a known suspect is keyed by its record (agency, source id); its
-        // case by the case's pseudonym.
+        // A crime is keyed by its offence's first record (agency, source id); its case by the
+        // case's pseudonym. Its sub-type is its domestic context (an ex-partner, not flagged in
+        // the detail: domestic by relationship only).
         let record_key = i64::from(secret.unit_key(&record_unit("police-1", "a")));
         let case_key = i64::from(secret.unit_key("case:ref-a"));
 
@@ -48,7 +49,7 @@ async fn the_migration_draws_one_secret_and_keys_follow_their_unit_across_a_revi
             .unwrap();
         assert_eq!(
             cells(&store, "recorded_crimes").await,
-            vec![("stalking".into(), String::new(), 1, record_key)]
+            vec![("stalking".into(), "RELATIONSHIP_ONLY".into(), 1, record_key)]
         );
         let recorded = ("stalking".into(), "1_recorded".into(), 1, case_key);
         assert_eq!(cells(&store, "attrition_funnel").await, vec![recorded]);
@@ -60,7 +61,7 @@ async fn the_migration_draws_one_secret_and_keys_follow_their_unit_across_a_revi
         store.ingest("police-1", vec![revised]).await.unwrap();
         assert_eq!(
             cells(&store, "recorded_crimes").await,
-            vec![("harassment".into(), String::new(), 1, record_key)]
+            vec![("harassment".into(), "RELATIONSHIP_ONLY".into(), 1, record_key)]
         );
         let recorded = ("harassment".into(), "1_recorded".into(), 1, case_key);
         assert_eq!(cells(&store, "attrition_funnel").await, vec![recorded]);
@@ -141,7 +142,12 @@ async fn upgrade_rebuilds_the_aggregates_with_keys(store: Store) {
     let key = |id: &str| i64::from(secret.unit_key(&record_unit("police-1", id)));
     assert_eq!(
         recorded,
-        vec![("stalking".into(), String::new(), 2, key("a") + key("b"))]
+        vec![(
+            "stalking".into(),
+            "RELATIONSHIP_ONLY".into(),
+            2,
+            key("a") + key("b")
+        )]
     );
     for table in crate::rollup::ROLLUPS {
         assert_eq!(

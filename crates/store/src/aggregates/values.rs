@@ -7,7 +7,7 @@ use sqlx::Row;
 use vawg_domain::aggregate::FactValue;
 
 /// The value columns, in the order they are listed and bound ([`values`]).
-const VALUES: [&str; 7] = [
+const VALUES: [&str; 9] = [
     "n_all",
     "n_principal",
     "n_principal_coc",
@@ -15,6 +15,8 @@ const VALUES: [&str; 7] = [
     "k_all",
     "k_principal",
     "k_principal_coc",
+    "n_relationship",
+    "k_relationship",
 ];
 
 /// How many values a row binds.
@@ -22,14 +24,16 @@ pub(crate) const VALUE_COUNT: usize = VALUES.len();
 
 /// The value columns, comma-separated, in bind order.
 pub(crate) const VALUE_COLUMNS: &str =
-    "n_all, n_principal, n_principal_coc, amount, k_all, k_principal, k_principal_coc";
+    "n_all, n_principal, n_principal_coc, amount, k_all, k_principal, k_principal_coc, \
+     n_relationship, k_relationship";
 
 /// Rows whose values all came back to zero (every contribution withdrawn) are kept by the
 /// upserts but mean "nothing here": reads skip them, so a cell with no data never shows as 0
 /// and the table compares equal to a full recomputation. (A cell with no count has no key:
 /// its key sums are zero too; they are checked all the same, as `FactValue::is_zero` does.)
 pub(crate) const LIVE: &str = "NOT (n_all = 0 AND n_principal = 0 AND n_principal_coc = 0 \
-    AND amount = 0 AND k_all = 0 AND k_principal = 0 AND k_principal_coc = 0)";
+    AND amount = 0 AND k_all = 0 AND k_principal = 0 AND k_principal_coc = 0 \
+    AND n_relationship = 0 AND k_relationship = 0)";
 
 /// `v`'s values in bind order.
 pub(crate) fn values(v: &FactValue) -> [i64; VALUE_COUNT] {
@@ -41,6 +45,8 @@ pub(crate) fn values(v: &FactValue) -> [i64; VALUE_COUNT] {
         v.k_all,
         v.k_principal,
         v.k_principal_coc,
+        v.n_relationship,
+        v.k_relationship,
     ]
 }
 
@@ -74,6 +80,8 @@ where
         k_all: row.try_get("k_all")?,
         k_principal: row.try_get("k_principal")?,
         k_principal_coc: row.try_get("k_principal_coc")?,
+        n_relationship: row.try_get("n_relationship")?,
+        k_relationship: row.try_get("k_relationship")?,
     })
 }
 
@@ -95,9 +103,11 @@ mod tests {
             k_all: 5,
             k_principal: 6,
             k_principal_coc: 7,
+            n_relationship: 8,
+            k_relationship: 9,
         };
-        assert_eq!(values(&v), [1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(values(&v), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
         assert!(accumulate("t").starts_with("n_all = t.n_all + excluded.n_all, "));
-        assert!(sums().ends_with("CAST(SUM(k_principal_coc) AS BIGINT) AS k_principal_coc"));
+        assert!(sums().ends_with("CAST(SUM(k_relationship) AS BIGINT) AS k_relationship"));
     }
 }

@@ -14,7 +14,7 @@ owners = ["POLICE", "CPS"]
 event_kinds = ["CHARGING_DECISION"]
 counting_rule_applies = false
 subtype = "decision maker"
-
+unit = "RECORD"
 [[metrics]]
 id = "charge_rate"
 title = "Charge rate"
@@ -76,7 +76,9 @@ fn embedded_catalogue_is_valid_in_the_order_list_metrics_gives() {
         [
             "recorded_crimes",
             "repeat_victimisations",
+            "domestic_context_findings",
             "cps_referrals",
+            "cases_referred",
             "charges",
             "charge_rate",
             "referral_to_charge_days",
@@ -101,11 +103,14 @@ fn embedded_catalogue_is_valid_in_the_order_list_metrics_gives() {
     );
     let recorded = metric("recorded_crimes").unwrap();
     assert!(recorded.counting_rule_applies);
-    assert_eq!(
-        recorded.description,
-        "Crimes recorded by the police, classified to a VAWG category, under the chosen victim \
-         scope and counting rule."
+    assert!(
+        recorded
+            .description
+            .starts_with("Offences recorded by the police and in scope of the common definition"),
+        "{}",
+        recorded.description
     );
+    assert_eq!(recorded.unit, pb::MetricUnit::Offence);
     assert_eq!(
         metric("attrition_funnel").unwrap().event_kinds.len(),
         5,
