@@ -1,15 +1,24 @@
 //! `vawg-hub synth`: realistic, fully synthetic victim journeys across agencies, deterministic
 //! for a seed.
 //!
-//! Each journey starts with a crime recorded by one of five police forces (real force-area GSS
-//! codes: E23000001 Metropolitan Police, E23000005 Greater Manchester, E23000014 West Midlands,
-//! E23000010 West Yorkshire, W15000003 South Wales) and may go on through a CPS referral, a
-//! charging decision, prosecution and court outcomes and protective orders, with the victim
-//! withdrawing at the police, CPS or court stage; alongside run MARAC and support referrals
-//! (some services unable to support, including for no recourse to public funds), health
-//! disclosures and referrals, Operation Encompass notifications, satisfaction responses, the
-//! rare domestic homicide, and quarterly funding returns. Some victims come back (repeat
-//! victims) and some suspects have several victims.
+//! Each journey starts with an incident reported to one of five police forces (real force-area
+//! GSS codes: E23000001 Metropolitan Police, E23000005 Greater Manchester, E23000014 West
+//! Midlands, E23000010 West Yorkshire, W15000003 South Wales). The force records each offence
+//! of the incident under its incident reference — an assault with strangulation or controlling
+//! or coercive behaviour, stalking with harassment, a rape with a sexual assault — one record
+//! per suspect (a crime with two suspects is two records under one crime reference), with the
+//! relationship and its domestic-abuse flag, which now and then disagree. The most serious
+//! offence may go on through a CPS referral, a charging decision, prosecution and court
+//! outcomes and protective orders, with the victim withdrawing at the police, CPS or court
+//! stage; the other offences get police outcomes that follow it. Alongside run MARAC and
+//! support referrals (some services unable to support, including for no recourse to public
+//! funds), health disclosures and referrals, Operation Encompass notifications, satisfaction
+//! responses, the rare homicide, and quarterly funding returns. A share of victims report the
+//! same suspect again in later incidents (repeat incidents, most within 12 months), some
+//! suspects have several victims, and some violence is by strangers — out of scope of VAWG under
+//! `vawg-v2`. The proportions, and the public figures behind them, are documented in
+//! `journey/incident.rs` and `journey/people.rs`; with them the counting rules differ as they do
+//! in reality (`docs/counting.md` §2; `tests/realism.rs` checks the order and the gaps).
 //!
 //! Delays follow the National Audit Office's finding that rape cases take far longer from
 //! referral to charge than other crime (mean 158 days against 46): referral-to-charge delays

@@ -196,22 +196,58 @@ async fn withdrawal(central: &HubClient) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The counting rules from the most inclusive to the least: the order in which, cell by cell,
+/// their counts can only fall (`docs/counting.md` §2.8).
+const RULES_BY_INCLUSION: [pb::CountingRule; 4] = [
+    pb::CountingRule::AllOffences,
+    pb::CountingRule::PrincipalPlusCourseOfConduct,
+    pb::CountingRule::PrincipalCrime,
+    pb::CountingRule::OnePerRelationship,
+];
+
 async fn definitions_compared(central: &HubClient) -> anyhow::Result<()> {
     let (fy_start, fy_end) = first_year();
     println!(
-        "\n  Recorded VAWG crimes 2020-21 under each definition, side by side (CompareDefinitions):"
+        "\n  Recorded VAWG crimes 2020-21 under each victim scope and counting rule, side by side \
+         (CompareDefinitions, definition vawg-v2):"
     );
+    let variants = [
+        pb::VictimScope::AllVictims,
+        pb::VictimScope::WomenAndGirls,
+        pb::VictimScope::Aged16Plus,
+    ]
+    .into_iter()
+    .flat_map(|scope| {
+        RULES_BY_INCLUSION.map(|rule| pb::DefinitionVariant {
+            victim_scope: scope as i32,
+            counting_rule: rule as i32,
+        })
+    })
+    .collect();
     let compared = central
         .metrics()
         .compare_definitions(pb::CompareDefinitionsRequest {
             query: Some(query("recorded_crimes", fy_start, fy_end)),
-            variants: vec![],
+            variants,
         })
         .await?
         .into_inner();
     print!(
         "{}",
         report::render_comparison(&compared, pb::MetricUnit::Count)
+    );
+    println!(
+        "  ALL_OFFENCES counts every offence (a crime with two suspects once).\n  \
+         PRINCIPAL_PLUS_COURSE_OF_CONDUCT (the police rule 2017/18-2023) keeps, per victim per \
+         incident, the most serious offence\n    and the most serious course-of-conduct offence \
+         (stalking, harassment, controlling or coercive behaviour) beside it.\n  \
+         PRINCIPAL_CRIME (the police rule since 2023) keeps only the most serious offence per \
+         victim per incident.\n  \
+         ONE_PER_RELATIONSHIP (the NAO's one-line summary) keeps one offence per victim/suspect \
+         relationship over all time,\n    so a victim's repeat reports of one abuser count once.\n  \
+         Under every rule, violence by strangers and acquaintances that the force did not flag as \
+         domestic abuse is\n    outside VAWG in vawg-v2 (stored, counted nowhere); vawg-v1 \
+         counted it as domestic abuse."
     );
     Ok(())
 }

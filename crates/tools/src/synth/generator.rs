@@ -1,13 +1,15 @@
 //! The generator's state and its primitives: chances and delays from the seeded stream, fake
 //! people, and records emitted in the contract's shape.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use vawg_domain::pseudonym::nhs_check_digit;
 use vawg_proto::pb::{self, vawg_record::Event};
 
-use super::catalogue::{FAMILY, GIVEN, GIVEN_MALE};
+use super::catalogue::{FAMILY, GIVEN, GIVEN_MALE, weighted};
 
 /// A synthetic person: identifiers, demographics and date of birth.
 #[derive(Clone)]
@@ -17,6 +19,18 @@ pub(super) struct Person {
     birth: NaiveDate,
 }
 
+impl Person {
+    /// Whether the person is female.
+    pub(super) fn female(&self) -> bool {
+        self.demographics.sex == pb::Sex::Female as i32
+    }
+
+    /// Age in whole years on `at`.
+    pub(super) fn age_on(&self, at: NaiveDate) -> u32 {
+        ((at - self.birth).num_days() / 365) as u32
+    }
+}
+
 /// The generator: one seeded random stream (every draw, in order, decides the output) and the
 /// records emitted so far.
 pub(super) struct Gen {
@@ -24,6 +38,10 @@ pub(super) struct Gen {
     pub(super) out: Vec<pb::VawgRecord>,
     next_id: u64,
     pub(super) people: u64,
+    /// NHS numbers given out: each person has their own (the hub links people by it).
+    nhs_numbers: HashSet<String>,
+    /// Crime references given out.
+    crimes: u64,
 }
 
 fn letters(mut n: u64) -> String {
@@ -82,7 +100,20 @@ impl Gen {
             out: Vec::new(),
             next_id: 0,
             people: 0,
+            nhs_numbers: HashSet::new(),
+            crimes: 0,
         }
+    }
+
+    /// The next police crime number (from 1).
+    pub(super) fn next_crime(&mut self) -> u64 {
+        self.crimes += 1;
+        self.crimes
+    }
+
+    /// Picks from `(item, weight)` pairs, with chances proportional to the weights.
+    pub(super) fn weighted<T: Copy>(&mut self, items: &[(T, u32)]) -> T {
+        weighted(&mut self.rng, items)
     }
 
     /// True with probability `p`.
@@ -119,11 +150,14 @@ impl Gen {
                 *x = self.rng.gen_range(0..10);
             }
             if let Some(c) = nhs_check_digit(&d) {
-                break d
+                let nhs = d
                     .iter()
                     .chain([&c])
                     .map(|x| char::from(b'0' + *x as u8))
                     .collect::<String>();
+                if self.nhs_numbers.insert(nhs.clone()) {
+                    break nhs;
+                }
             }
         };
         let r: f64 = self.rng.r#gen();
@@ -189,7 +223,7 @@ impl Gen {
 
     fn reference(&self, person: &Person, at: NaiveDate) -> pb::PersonReference {
         let mut demographics = person.demographics;
-        demographics.age_at_event = Some(((at - person.birth).num_days() / 365) as u32);
+        demographics.age_at_event = Some(person.age_on(at));
         pb::PersonReference {
             identifiers: Some(person.ids.clone()),
             pseudonym: String::new(),

@@ -1,41 +1,36 @@
-//! One victim journey: the crime and the people in it, drawn first, then each stage the
-//! journey may go through, in a fixed order — the order of the draws from the seeded stream is
-//! what makes a seed give the same output, so the steps must not be reordered.
+//! One journey: an incident reported to the police — the people in it, the offences recorded
+//! for it, drawn first — then each stage the journey may go through, in a fixed order. The
+//! order of the draws from the seeded stream is what makes a seed give the same output, so the
+//! steps must not be reordered.
+//!
+//! Every crime record carries the force's incident reference (`INC/<force>/<n>`); each offence
+//! of the incident has its own crime reference, and a crime with two suspects is two records
+//! (one suspect each) under one crime reference and incident. The incident's most serious
+//! offence leads the justice journey (CPS, courts, orders); the other offences get police
+//! outcomes that follow the lead's.
 
+mod incident;
 mod justice;
+mod outcomes;
 mod partners;
+mod people;
 
-use chrono::{DateTime, Duration, Utc};
-use rand::Rng;
-use vawg_proto::pb::{self, vawg_record::Event};
+use chrono::{DateTime, Utc};
+use vawg_domain::definition::is_domestic_relationship;
+use vawg_proto::pb::{self, Relationship, vawg_record::Event};
 
+pub(super) use self::people::Population;
+use self::{
+    incident::{recorded, second_relationship},
+    people::Setting,
+};
 use super::{
-    catalogue::{Crime, FORCES, Force},
+    catalogue::{Class, Crime, FORCES, Force},
     generator::{Gen, Person},
 };
 
 /// An area and its level, as records carry it.
 type AreaOf = (&'static str, pb::AreaLevel);
-
-/// The people already seen, by force (index into [`FORCES`]): some victims come back and some
-/// suspects have several victims.
-#[derive(Default)]
-pub(super) struct Population {
-    victims: Vec<(usize, Person)>,
-    suspects: Vec<(usize, Person)>,
-}
-
-impl Population {
-    /// Indexes of the people in `people` known to force `fi`.
-    fn known_to(people: &[(usize, Person)], fi: usize) -> Vec<usize> {
-        people
-            .iter()
-            .enumerate()
-            .filter(|(_, (f, _))| *f == fi)
-            .map(|(i, _)| i)
-            .collect()
-    }
-}
 
 /// The agencies of a journey's force area.
 struct Agencies {
@@ -74,29 +69,40 @@ pub(super) struct Journey {
     /// The local authority, or the police force area when none is modelled.
     local: AreaOf,
     crime_at: DateTime<Utc>,
+    /// The incident's most serious offence, which leads the justice journey.
     crime: Crime,
+    /// How the police (and the courts) record the lead offence.
+    class: Class,
     victim: Person,
-    /// The victim was already known to this force.
+    /// The victim reported before (see [`Setting::repeat`]).
     repeat: bool,
-    suspect: Option<Person>,
+    /// The suspects, each with the relationship the force recorded; empty: none identified.
+    suspects: Vec<(Person, Relationship)>,
+    /// The lead offence's references; the justice journey adds the URN and court number.
     refs: pb::CaseReferences,
-    /// The Home Office offence code.
-    ho: &'static str,
-    /// Domestic abuse, or a crime between (ex-)partners.
-    da_related: bool,
+    /// The incident's other offences: what, how recorded, their references.
+    others: Vec<(Crime, Class, pb::CaseReferences)>,
+    /// The force's domestic-abuse flag.
+    flag: bool,
+    /// Domestic context (`docs/counting.md` §2.9): flagged, or a partner, ex-partner or family
+    /// relationship recorded.
+    domestic: bool,
 }
 
 impl Journey {
-    /// Generates journey `j` (crimes from `start` over a year) into `g`.
+    /// Generates journey `j` (first reports from `start` over a year) into `g`.
     pub(super) fn generate(
         g: &mut Gen,
         population: &mut Population,
         j: usize,
         start: DateTime<Utc>,
     ) {
-        let (mut journey, relationship) = Journey::draw(g, population, j, start);
-        journey.crime_recorded(g, relationship);
-        journey.investigation(g);
+        let setting = population.next(g, start);
+        population.follow_up(g, &setting);
+        let mut journey = Journey::draw(g, population, j, setting);
+        journey.crimes_recorded(g);
+        let closure = journey.investigation(g);
+        journey.other_outcomes(g, closure);
         journey.domestic_violence_protection(g);
         journey.marac(g);
         journey.support(g);
@@ -105,210 +111,133 @@ impl Journey {
         journey.police_satisfaction(g);
     }
 
-    /// Draws the force, the crime, the victim, the suspect and their relationship.
-    fn draw(
-        g: &mut Gen,
-        population: &mut Population,
-        j: usize,
-        start: DateTime<Utc>,
-    ) -> (Journey, pb::Relationship) {
-        let fi = pick_force(g);
-        let force = &FORCES[fi];
+    /// Draws the incident: its offences, the relationship and flag recorded, a second
+    /// suspect, and the references.
+    fn draw(g: &mut Gen, population: &mut Population, j: usize, s: Setting) -> Journey {
+        let force = &FORCES[s.fi];
         let pfa = (force.gss, pb::AreaLevel::PoliceForceArea);
         let local = force
             .la
             .map(|la| (la, pb::AreaLevel::LocalAuthority))
             .unwrap_or(pfa);
-        let crime_at = start + Duration::minutes(g.rng.gen_range(0..365 * 24 * 60));
-        let crime = draw_crime(g);
-        let (victim, repeat) = draw_victim(g, population, fi, crime_at);
-        let suspect = draw_suspect(g, population, fi, crime, &victim, crime_at);
-        let refs = pb::CaseReferences {
-            police_crime_reference: format!("CR/{}/{:06}", force.gss, j + 1),
-            ..Default::default()
-        };
-        let ho = crime.ho_code(&mut g.rng);
-        let relationship = draw_relationship(g, crime, suspect.is_some());
-        let da_related = matches!(crime, Crime::DomesticAbuse | Crime::Homicide)
-            || matches!(
-                relationship,
-                pb::Relationship::Partner | pb::Relationship::ExPartner
-            );
-        let journey = Journey {
+        let offences = s.pattern.offences(g, s.relationship);
+        let rec = recorded(g, s.pattern, s.relationship);
+        let mut suspects: Vec<(Person, Relationship)> = s
+            .suspect
+            .map(|p| (p, rec.relationship))
+            .into_iter()
+            .collect();
+        if g.chance(s.pattern.second_suspect_chance(s.relationship)) {
+            let second = population.second_suspect(g, s.fi, s.at);
+            suspects.push((second, second_relationship(g, rec.relationship)));
+        }
+        let incident = format!("INC/{}/{:06}", force.gss, j + 1);
+        let (female, age) = (s.victim.female(), s.victim.age_on(s.at.date_naive()));
+        let mut recorded_offences = offences.into_iter().map(|crime| {
+            let refs = pb::CaseReferences {
+                police_crime_reference: format!("CR/{}/{:06}", force.gss, g.next_crime()),
+                incident_reference: incident.clone(),
+                ..Default::default()
+            };
+            (crime, crime.police_class(&mut g.rng, female, age), refs)
+        });
+        let (crime, class, refs) = recorded_offences
+            .next()
+            .expect("an incident has an offence");
+        let others = recorded_offences.collect();
+        Journey {
             j,
-            fi,
+            fi: s.fi,
             force,
             agencies: Agencies::of(force),
             pfa,
             local,
-            crime_at,
+            crime_at: s.at,
             crime,
-            victim,
-            repeat,
-            suspect,
+            class,
+            victim: s.victim,
+            repeat: s.repeat,
+            suspects,
             refs,
-            ho,
-            da_related,
-        };
-        (journey, relationship)
+            others,
+            flag: rec.flag,
+            domestic: rec.flag || is_domestic_relationship(rec.relationship),
+        }
     }
 
-    /// The crime as the police record it (and the homicide, for the rare homicide).
-    fn crime_recorded(&self, g: &mut Gen, relationship: pb::Relationship) {
-        let online_flag = g.chance(0.1);
+    /// The first suspect, who is charged and tried.
+    fn suspect(&self) -> Option<&Person> {
+        self.suspects.first().map(|(p, _)| p)
+    }
+
+    /// The lead offence's VAWG category under vawg-v2; `None`: out of scope.
+    fn category(&self) -> Option<&'static str> {
+        self.crime.category(self.domestic)
+    }
+
+    /// The crimes as the police record them — each offence of the incident, one record per
+    /// suspect — and the homicide, for the rare domestic homicide.
+    fn crimes_recorded(&self, g: &mut Gen) {
+        let lead = (self.crime, self.class, self.refs.clone());
+        for (crime, class, refs) in std::iter::once(&lead).chain(&self.others) {
+            let online = g.chance(match crime {
+                Crime::Stalking | Crime::Harassment => 0.35,
+                Crime::OtherSexual => 0.15,
+                _ => 0.03,
+            });
+            let unknown = [(None, Relationship::NotKnown)];
+            let suspects: Vec<(Option<&Person>, Relationship)> = if self.suspects.is_empty() {
+                unknown.to_vec()
+            } else {
+                self.suspects.iter().map(|(p, r)| (Some(p), *r)).collect()
+            };
+            for (suspect, relationship) in suspects {
+                g.emit(
+                    &self.agencies.police,
+                    "CR",
+                    self.crime_at,
+                    self.pfa,
+                    pb::CountingUnit::Crime,
+                    *class,
+                    Some(&self.victim),
+                    suspect,
+                    refs,
+                    Event::CrimeRecorded(pb::CrimeRecorded {
+                        domestic_abuse_flag: self.flag,
+                        relationship: relationship as i32,
+                        online_flag: online,
+                    }),
+                );
+            }
+        }
+        if self.crime == Crime::Homicide && self.domestic {
+            self.domestic_homicide(g);
+        }
+    }
+
+    /// The domestic homicide record.
+    fn domestic_homicide(&self, g: &mut Gen) {
+        let relationship = self.suspects.first().map(|(_, r)| *r);
+        let homicide_type = match relationship {
+            Some(Relationship::Partner | Relationship::ExPartner) => {
+                pb::HomicideType::IntimatePartner
+            }
+            _ if self.victim.age_on(self.crime_at.date_naive()) < 16 => pb::HomicideType::Child,
+            _ => pb::HomicideType::AdultFamily,
+        };
         g.emit(
             &self.agencies.police,
-            "CR",
+            "DH",
             self.crime_at,
             self.pfa,
-            pb::CountingUnit::Crime,
-            ("HO_OFFENCE", self.ho),
+            pb::CountingUnit::Person,
+            self.class,
             Some(&self.victim),
-            self.suspect.as_ref(),
+            self.suspect(),
             &self.refs,
-            Event::CrimeRecorded(pb::CrimeRecorded {
-                domestic_abuse_flag: self.da_related,
-                relationship: relationship as i32,
-                online_flag,
+            Event::DomesticHomicide(pb::DomesticHomicide {
+                homicide_type: homicide_type as i32,
             }),
         );
-        if self.crime == Crime::Homicide {
-            g.emit(
-                &self.agencies.police,
-                "DH",
-                self.crime_at,
-                self.pfa,
-                pb::CountingUnit::Person,
-                ("HO_OFFENCE", "1"),
-                Some(&self.victim),
-                self.suspect.as_ref(),
-                &self.refs,
-                Event::DomesticHomicide(pb::DomesticHomicide {
-                    homicide_type: pb::HomicideType::IntimatePartner as i32,
-                }),
-            );
-        }
-    }
-}
-
-/// A force, by weight.
-fn pick_force(g: &mut Gen) -> usize {
-    let total_weight: u32 = FORCES.iter().map(|f| f.weight).sum();
-    let mut w = g.rng.gen_range(0..total_weight);
-    FORCES
-        .iter()
-        .position(|f| {
-            if w < f.weight {
-                true
-            } else {
-                w -= f.weight;
-                false
-            }
-        })
-        .unwrap_or(0)
-}
-
-fn draw_crime(g: &mut Gen) -> Crime {
-    let r: f64 = g.rng.r#gen();
-    if r < 0.002 {
-        Crime::Homicide
-    } else if r < 0.55 {
-        Crime::DomesticAbuse
-    } else if r < 0.65 {
-        Crime::Stalking
-    } else if r < 0.75 {
-        Crime::Harassment
-    } else if r < 0.85 {
-        Crime::Rape
-    } else {
-        Crime::OtherSexual
-    }
-}
-
-/// The victim: sometimes someone already known to this force (a repeat victim). Returns the
-/// victim and whether they were known.
-fn draw_victim(
-    g: &mut Gen,
-    population: &mut Population,
-    fi: usize,
-    crime_at: DateTime<Utc>,
-) -> (Person, bool) {
-    let known = Population::known_to(&population.victims, fi);
-    let repeat = !known.is_empty() && g.chance(0.15);
-    let victim = if repeat {
-        population.victims[known[g.rng.gen_range(0..known.len())]]
-            .1
-            .clone()
-    } else {
-        let female = g.rng.gen_bool(0.8);
-        let age = if g.chance(0.06) {
-            g.rng.gen_range(13..16)
-        } else {
-            g.rng.gen_range(16..75)
-        };
-        let p = g.person(female, age, crime_at.date_naive());
-        population.victims.push((fi, p.clone()));
-        p
-    };
-    (victim, repeat)
-}
-
-/// The suspect: unknown for some crimes; sometimes a suspect with other victims.
-fn draw_suspect(
-    g: &mut Gen,
-    population: &mut Population,
-    fi: usize,
-    crime: Crime,
-    victim: &Person,
-    crime_at: DateTime<Utc>,
-) -> Option<Person> {
-    let known = Population::known_to(&population.suspects, fi);
-    if crime != Crime::DomesticAbuse && g.chance(0.12) {
-        None
-    } else if !known.is_empty() && g.chance(0.1) {
-        Some(
-            population.suspects[known[g.rng.gen_range(0..known.len())]]
-                .1
-                .clone(),
-        )
-    } else {
-        let female_victim = victim.demographics.sex == pb::Sex::Female as i32;
-        let female = !female_victim && g.chance(0.3);
-        let age = g.rng.gen_range(17..70);
-        let mut s = g.person(female, age, crime_at.date_naive());
-        s.ids.pnc_id = format!("SYN/{:07}", g.people);
-        population.suspects.push((fi, s.clone()));
-        Some(s)
-    }
-}
-
-fn draw_relationship(g: &mut Gen, crime: Crime, suspect_known: bool) -> pb::Relationship {
-    match crime {
-        Crime::DomesticAbuse | Crime::Homicide => {
-            if g.chance(0.55) {
-                pb::Relationship::Partner
-            } else if g.chance(0.6) {
-                pb::Relationship::ExPartner
-            } else {
-                pb::Relationship::FamilyMember
-            }
-        }
-        Crime::Stalking | Crime::Harassment => {
-            if g.chance(0.5) {
-                pb::Relationship::ExPartner
-            } else {
-                pb::Relationship::Acquaintance
-            }
-        }
-        _ if !suspect_known => pb::Relationship::NotKnown,
-        _ => {
-            if g.chance(0.4) {
-                pb::Relationship::Acquaintance
-            } else if g.chance(0.5) {
-                pb::Relationship::Partner
-            } else {
-                pb::Relationship::Stranger
-            }
-        }
     }
 }

@@ -128,3 +128,5 @@ fn names_are_obviously_synthetic_and_files_round_trip() {
     assert_eq!(read_records(&out).unwrap(), data.records);
     assert!(agencies_path(&out).exists());
 }
+
+mod realism;

@@ -5,9 +5,12 @@ use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use vawg_proto::pb::{self, vawg_record::Event};
 
-use super::Journey;
+use super::{
+    Journey,
+    outcomes::{self, Closure},
+};
 use crate::synth::{
-    catalogue::Crime,
+    catalogue::{Class, Crime},
     generator::{Gen, date},
 };
 
@@ -19,88 +22,67 @@ type Prosecuted = (
 );
 
 impl Journey {
-    /// The police investigation: no suspect, the victim withdrawing, evidential difficulties,
-    /// or a referral to the CPS.
-    pub(super) fn investigation(&mut self, g: &mut Gen) {
+    /// The police investigation of the lead crime: no suspect, the victim withdrawing,
+    /// evidential difficulties, an outcome without the CPS, or a referral to the CPS (always,
+    /// for a homicide whose suspect is alive). Returns how the lead crime was closed, if it was.
+    pub(super) fn investigation(&mut self, g: &mut Gen) -> Option<Closure> {
         let investigated = self.crime_at + g.delay(30.0);
+        if self.crime == Crime::Homicide {
+            // Some domestic homicides end in the suspect's suicide: outcome 5, offender died.
+            return if self.domestic && g.chance(0.15) {
+                Some(self.police_outcome(g, investigated, 5))
+            } else {
+                self.cps_referral(g, investigated)
+            };
+        }
+        if self.suspects.is_empty() {
+            // Investigation complete, no suspect identified (18); or the victim does not
+            // support action before one is (14).
+            let outcome = if g.chance(0.15) { 14 } else { 18 };
+            return Some(self.police_outcome(g, investigated, outcome));
+        }
         let roll: f64 = g.rng.r#gen();
-        if self.crime != Crime::Homicide && self.suspect.is_none() {
-            self.police_outcome(
-                g,
-                investigated,
-                18,
-                pb::PoliceOutcomeGroup::NoSuspectIdentified,
-            );
-        } else if self.crime != Crime::Homicide && roll < 0.25 {
+        if roll < 0.25 {
             g.emit(
                 &self.agencies.police,
                 "VW",
                 investigated,
                 self.pfa,
                 pb::CountingUnit::Crime,
-                ("HO_OFFENCE", self.ho),
+                self.class,
                 Some(&self.victim),
-                self.suspect.as_ref(),
+                self.suspect(),
                 &self.refs,
                 Event::VictimWithdrawal(pb::VictimWithdrawal {
                     stage: pb::WithdrawalStage::Police as i32,
                     case_ended: true,
                 }),
             );
-            self.police_outcome(
-                g,
-                investigated + Duration::days(2),
-                16,
-                pb::PoliceOutcomeGroup::VictimDoesNotSupport,
-            );
-        } else if self.crime != Crime::Homicide && roll < 0.45 {
-            self.police_outcome(
-                g,
-                investigated,
-                15,
-                pb::PoliceOutcomeGroup::EvidentialDifficultiesVictimSupports,
-            );
+            Some(self.police_outcome(g, investigated + Duration::days(2), 16))
+        } else if roll < 0.45 {
+            Some(self.police_outcome(g, investigated, 15))
+        } else if roll < 0.5 {
+            let outcome = outcomes::police_only(g);
+            Some(self.police_outcome(g, investigated, outcome))
         } else {
-            self.cps_referral(g, investigated);
+            self.cps_referral(g, investigated)
         }
     }
 
-    /// A Home Office outcome of the investigation.
-    fn police_outcome(
-        &self,
-        g: &mut Gen,
-        at: DateTime<Utc>,
-        outcome_type: u32,
-        group: pb::PoliceOutcomeGroup,
-    ) {
-        g.emit(
-            &self.agencies.police,
-            "PO",
-            at,
-            self.pfa,
-            pb::CountingUnit::Crime,
-            ("HO_OFFENCE", self.ho),
-            Some(&self.victim),
-            self.suspect.as_ref(),
-            &self.refs,
-            Event::PoliceOutcome(pb::PoliceOutcome {
-                home_office_outcome_type: outcome_type,
-                group: group as i32,
-            }),
-        );
-    }
-
-    /// The CPS classification: its monitoring flag, or the offence.
-    fn cps_class(&self) -> (&'static str, &'static str) {
+    /// The CPS classification: its monitoring flag, or the offence as the police record it
+    /// (Home Office code or legislation, both open to the CPS).
+    fn cps_class(&self) -> Class {
         self.crime
-            .cps_flag()
+            .cps_flag(self.domestic)
             .map(|f| ("CPS_FLAG", f))
-            .unwrap_or(("HO_OFFENCE", self.ho))
+            .unwrap_or(self.class)
     }
 
     /// Referral to the CPS for a charging decision, the decision (after a victim withdrawal,
-    /// sometimes), and on a charge the prosecution.
-    fn cps_referral(&mut self, g: &mut Gen, referred: DateTime<Utc>) {
+    /// sometimes), and on a charge the prosecution. Returns how the police closed the crime:
+    /// charged (1); not charged — the victim withdrew (16), evidential difficulties (15) or not
+    /// in the public interest (9); or nothing yet, when the file was administratively finalised.
+    fn cps_referral(&mut self, g: &mut Gen, referred: DateTime<Utc>) -> Option<Closure> {
         self.refs.cps_urn = format!("URN{}{:07}", &self.force.gss[..3], self.j + 1);
         g.emit(
             &self.agencies.police,
@@ -108,9 +90,9 @@ impl Journey {
             referred,
             self.pfa,
             pb::CountingUnit::Defendant,
-            ("HO_OFFENCE", self.ho),
+            self.class,
             Some(&self.victim),
-            self.suspect.as_ref(),
+            self.suspect(),
             &self.refs,
             Event::CpsReferral(pb::CpsReferral {
                 referral_type: pb::ReferralType::ChargingDecision as i32,
@@ -132,7 +114,7 @@ impl Journey {
                 pb::CountingUnit::Defendant,
                 self.cps_class(),
                 Some(&self.victim),
-                self.suspect.as_ref(),
+                self.suspect(),
                 &self.refs,
                 Event::VictimWithdrawal(pb::VictimWithdrawal {
                     stage: pb::WithdrawalStage::Cps as i32,
@@ -155,27 +137,33 @@ impl Journey {
             pb::CountingUnit::Defendant,
             self.cps_class(),
             Some(&self.victim),
-            self.suspect.as_ref(),
+            self.suspect(),
             &self.refs,
             Event::ChargingDecision(pb::ChargingDecision {
                 decision_maker: pb::DecisionMaker::Cps as i32,
                 decision: decision as i32,
             }),
         );
-        if decision == pb::ChargeDecision::Charge {
-            self.prosecution(g, decided);
+        match decision {
+            pb::ChargeDecision::Charge => Some(self.prosecution(g, decided)),
+            pb::ChargeDecision::NoFurtherAction => {
+                let outcome = if cps_withdrawal {
+                    16
+                } else if g.chance(0.75) {
+                    15
+                } else {
+                    9
+                };
+                Some(self.police_outcome(g, decided + Duration::days(1), outcome))
+            }
+            _ => None,
         }
     }
 
     /// The charge, the court hearing and its outcome, the CPS's result, and on a conviction
-    /// (often) a protective order.
-    fn prosecution(&mut self, g: &mut Gen, decided: DateTime<Utc>) {
-        self.police_outcome(
-            g,
-            decided + Duration::days(1),
-            1,
-            pb::PoliceOutcomeGroup::ChargedOrSummonsed,
-        );
+    /// (often) a protective order. Returns the police outcome: charged.
+    fn prosecution(&mut self, g: &mut Gen, decided: DateTime<Utc>) -> Closure {
+        let charged = self.police_outcome(g, decided + Duration::days(1), 1);
         self.refs.court_case_number = format!("CC{}{:07}", &self.force.gss[..3], self.j + 1);
         let heard = decided + g.delay(if self.crime.sexual() { 300.0 } else { 90.0 });
         let court_type = if self.crime.sexual() || self.crime == Crime::Homicide {
@@ -190,9 +178,9 @@ impl Journey {
             heard,
             self.pfa,
             pb::CountingUnit::Defendant,
-            ("HO_OFFENCE", self.ho),
+            self.class,
             Some(&self.victim),
-            self.suspect.as_ref(),
+            self.suspect(),
             &self.refs,
             Event::CourtOutcome(pb::CourtOutcome {
                 court_type: court_type as i32,
@@ -208,7 +196,7 @@ impl Journey {
             pb::CountingUnit::Defendant,
             self.cps_class(),
             Some(&self.victim),
-            self.suspect.as_ref(),
+            self.suspect(),
             &self.refs,
             Event::ProsecutionOutcome(pb::ProsecutionOutcome {
                 result: result as i32,
@@ -217,6 +205,7 @@ impl Journey {
         if verdict == pb::CourtVerdict::Convicted && g.chance(0.7) {
             self.order_on_conviction(g, heard);
         }
+        charged
     }
 
     /// How the case ends at court: the victim withdrawing before the hearing, a guilty plea,
@@ -229,9 +218,9 @@ impl Journey {
                 heard - Duration::days(7),
                 self.pfa,
                 pb::CountingUnit::Defendant,
-                ("HO_OFFENCE", self.ho),
+                self.class,
                 Some(&self.victim),
-                self.suspect.as_ref(),
+                self.suspect(),
                 &self.refs,
                 Event::VictimWithdrawal(pb::VictimWithdrawal {
                     stage: pb::WithdrawalStage::Court as i32,
@@ -279,7 +268,7 @@ impl Journey {
                 pb::OrderType::SexualHarmPreventionOrder,
                 ("ORDER_TYPE", "SHPO"),
             ),
-            _ => (pb::OrderType::RestrainingOrder, ("HO_OFFENCE", self.ho)),
+            _ => (pb::OrderType::RestrainingOrder, self.class),
         };
         let expires = heard.date_naive() + Duration::days(365 * 2);
         g.emit(
@@ -290,7 +279,7 @@ impl Journey {
             pb::CountingUnit::Order,
             class,
             Some(&self.victim),
-            self.suspect.as_ref(),
+            self.suspect(),
             &self.refs,
             Event::ProtectiveOrder(pb::ProtectiveOrder {
                 order_type: order as i32,
@@ -302,7 +291,11 @@ impl Journey {
 
     /// Police-led protection for domestic abuse: a DVPO applied for, then granted (mostly).
     pub(super) fn domestic_violence_protection(&self, g: &mut Gen) {
-        if !(self.crime == Crime::DomesticAbuse && g.chance(0.08)) {
+        let domestic_violence = matches!(
+            self.crime,
+            Crime::Assault | Crime::Strangulation | Crime::Coercive
+        );
+        if !(self.domestic && domestic_violence && g.chance(0.08)) {
             return;
         }
         let at = self.crime_at + Duration::hours(30);
@@ -314,7 +307,7 @@ impl Journey {
             pb::CountingUnit::Order,
             ("ORDER_TYPE", "DVPO"),
             Some(&self.victim),
-            self.suspect.as_ref(),
+            self.suspect(),
             &self.refs,
             Event::ProtectiveOrder(pb::ProtectiveOrder {
                 order_type: pb::OrderType::DomesticViolenceProtectionOrder as i32,
@@ -331,7 +324,7 @@ impl Journey {
             pb::CountingUnit::Order,
             ("ORDER_TYPE", "DVPO"),
             Some(&self.victim),
-            self.suspect.as_ref(),
+            self.suspect(),
             &self.refs,
             Event::ProtectiveOrder(pb::ProtectiveOrder {
                 order_type: pb::OrderType::DomesticViolenceProtectionOrder as i32,

@@ -8,10 +8,13 @@ use vawg_proto::pb::{self, vawg_record::Event};
 use super::Journey;
 use crate::synth::generator::Gen;
 
+/// A support service: its agency id, its type, and the category it records.
+type Service<'a> = (&'a str, pb::SupportServiceType, &'static str);
+
 impl Journey {
     /// MARAC: high-risk domestic abuse, referred by the police or a hospital.
     pub(super) fn marac(&self, g: &mut Gen) {
-        if !(self.da_related && g.chance(0.2)) {
+        if !(self.domestic && g.chance(0.2)) {
             return;
         }
         let police = &self.agencies.police;
@@ -24,7 +27,7 @@ impl Journey {
             )
         };
         let class = if agency == *police {
-            ("HO_OFFENCE", self.ho)
+            self.class
         } else {
             ("ICD10", "T74.1")
         };
@@ -48,8 +51,11 @@ impl Journey {
     }
 
     /// Referral to specialist support (an ISVA for sexual offences, else an IDVA), and what
-    /// the service could do.
+    /// the service could do; only for VAWG crimes (in scope of vawg-v2).
     pub(super) fn support(&self, g: &mut Gen) {
+        let Some(category) = self.category() else {
+            return;
+        };
         if !g.chance(0.5) {
             return;
         }
@@ -65,7 +71,7 @@ impl Journey {
             referred,
             self.pfa,
             pb::CountingUnit::Referral,
-            ("HO_OFFENCE", self.ho),
+            self.class,
             Some(&self.victim),
             None,
             &pb::CaseReferences::default(),
@@ -78,9 +84,9 @@ impl Journey {
             self.victim.demographics.immigration_status == pb::ImmigrationStatus::Insecure as i32;
         let answered = referred + g.delay(10.0);
         if (nrpf && g.chance(0.6)) || g.chance(0.25) {
-            self.unable_to_support(g, service, stype, nrpf, answered);
+            self.unable_to_support(g, (service, stype, category), nrpf, answered);
         } else {
-            self.support_provided(g, service, stype, answered);
+            self.support_provided(g, (service, stype, category), answered);
         }
     }
 
@@ -89,8 +95,7 @@ impl Journey {
     fn unable_to_support(
         &self,
         g: &mut Gen,
-        service: &str,
-        stype: pb::SupportServiceType,
+        (service, stype, category): Service,
         nrpf: bool,
         answered: chrono::DateTime<chrono::Utc>,
     ) {
@@ -110,7 +115,7 @@ impl Journey {
             answered,
             self.local,
             pb::CountingUnit::Person,
-            ("VAWG_CATEGORY", self.crime.category()),
+            ("VAWG_CATEGORY", category),
             Some(&self.victim),
             None,
             &pb::CaseReferences::default(),
@@ -125,11 +130,9 @@ impl Journey {
     fn support_provided(
         &self,
         g: &mut Gen,
-        service: &str,
-        stype: pb::SupportServiceType,
+        (service, stype, cat): Service,
         answered: chrono::DateTime<chrono::Utc>,
     ) {
-        let cat = self.crime.category();
         let contacts = g.rng.gen_range(1..15);
         g.emit(
             service,
@@ -167,9 +170,9 @@ impl Journey {
     }
 
     /// Health: disclosure in a health setting before the crime was reported, sometimes a
-    /// referral on.
+    /// referral on; only for VAWG crimes.
     pub(super) fn health(&self, g: &mut Gen) {
-        if !g.chance(0.15) {
+        if self.category().is_none() || !g.chance(0.15) {
             return;
         }
         let code = if self.crime.sexual() {
@@ -219,7 +222,7 @@ impl Journey {
 
     /// Operation Encompass: children exposed to a domestic abuse incident, their school told.
     pub(super) fn encompass(&self, g: &mut Gen) {
-        if !(self.da_related && g.chance(0.3)) {
+        if !(self.domestic && g.chance(0.3)) {
             return;
         }
         let urn = format!("99{:04}", self.fi * 100 + g.rng.gen_range(1..40));
@@ -229,7 +232,7 @@ impl Journey {
             self.crime_at + Duration::hours(10),
             self.pfa,
             pb::CountingUnit::Incident,
-            ("HO_OFFENCE", self.ho),
+            self.class,
             Some(&self.victim),
             None,
             &self.refs,
@@ -253,7 +256,7 @@ impl Journey {
             self.crime_at + Duration::days(45),
             self.pfa,
             pb::CountingUnit::Response,
-            ("HO_OFFENCE", self.ho),
+            self.class,
             Some(&self.victim),
             None,
             &pb::CaseReferences::default(),
