@@ -368,3 +368,107 @@ async fn counting_follows_the_home_office_counting_rules_sqlite() {
 async fn counting_follows_the_home_office_counting_rules_postgres() {
     counting(Backend::Postgres).await;
 }
+
+/// A crime stored before vawg-v2, classified under vawg-v1 (where every assault was domestic
+/// abuse), as the hub's store holds it.
+fn stored_v1_crime(id: &str, flag: bool, relationship: &str) -> vawg_store::records::NewRecord {
+    use chrono::TimeZone;
+    let at = chrono::Utc.with_ymd_and_hms(2025, 5, 10, 12, 0, 0).unwrap();
+    vawg_store::records::NewRecord {
+        source_record_id: id.into(),
+        revision: 1,
+        event_kind: "CRIME_RECORDED".into(),
+        definition_version: "vawg-v1".into(),
+        local_scheme: "HO_OFFENCE".into(),
+        local_code: "8N".into(),
+        category: "domestic_abuse".into(),
+        harm_rank: 7,
+        course_of_conduct: false,
+        event_time: at,
+        recorded_time: at,
+        period_start: at.date_naive(),
+        period_end: at.date_naive(),
+        counting_unit: "CRIME".into(),
+        area_code: MET.into(),
+        area_level: "POLICE_FORCE_AREA".into(),
+        pseudonym_key_id: "k1".into(),
+        victim_pseudonym: Some(format!("{id:0>32}")),
+        suspect_pseudonym: None,
+        police_ref_pseudonym: Some(format!("ref-{id}")),
+        cps_urn_pseudonym: None,
+        court_case_pseudonym: None,
+        victim: vawg_store::records::Demographics {
+            sex: Some("FEMALE".into()),
+            age_at_event: Some(30),
+            ..Default::default()
+        },
+        fields: vawg_store::records::EventFields {
+            domestic_abuse_flag: Some(flag),
+            ..Default::default()
+        },
+        detail: serde_json::json!({
+            "domestic_abuse_flag": flag,
+            "relationship": relationship,
+            "online_flag": false,
+        }),
+    }
+}
+
+/// Records stored under vawg-v1 are classified again under vawg-v2 from their original codes
+/// and re-aggregated; nothing acknowledged is lost, and a second run finds nothing to do.
+async fn reclassification(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let central = app
+        .agency("central-analysis", AgencyKind::CentralAnalyst, &[])
+        .await;
+    app.store()
+        .ingest(
+            "police-met",
+            vec![
+                stored_v1_crime("partner", true, "PARTNER"),
+                stored_v1_crime("stranger", false, "STRANGER"),
+            ],
+        )
+        .await
+        .unwrap();
+    let definitions = vawg_domain::definition::DefinitionSet::embedded();
+    let current = definitions.current();
+    let reclassified = vawg_server::reclassify::reclassify_stored(app.store(), current)
+        .await
+        .unwrap();
+    assert_eq!(reclassified, (2, 0));
+    // The partner's assault stays domestic abuse; the stranger's leaves VAWG under vawg-v2.
+    let (by_category, total) = table(
+        &central,
+        "recorded_crimes",
+        pb::CountingRule::AllOffences,
+        &[pb::Breakdown::Category],
+    )
+    .await;
+    assert_eq!((by_category.get("domestic_abuse"), total), (Some(&1.0), 1.0));
+    assert_eq!(app.store().count_records(None).await.unwrap(), 2, "nothing lost");
+    assert_eq!(
+        vawg_server::reclassify::reclassify_stored(app.store(), current)
+            .await
+            .unwrap(),
+        (0, 0),
+        "idempotent"
+    );
+    assert_eq!(
+        app.store().all_aggregates().await.unwrap(),
+        vawg_store::aggregates::recompute_all(app.store())
+            .await
+            .unwrap()
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn stored_records_are_reclassified_under_the_current_definition_sqlite() {
+    reclassification(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn stored_records_are_reclassified_under_the_current_definition_postgres() {
+    reclassification(Backend::Postgres).await;
+}

@@ -34,6 +34,7 @@ use crate::datafile::DataFileError;
 mod context;
 mod notation;
 mod parse;
+mod record;
 mod set;
 
 pub use context::{
@@ -41,6 +42,7 @@ pub use context::{
     is_domestic_relationship, is_non_domestic_relationship,
 };
 pub use notation::Notation;
+pub use record::RecordClassification;
 pub use set::{DefinitionSet, DefinitionSetError};
 
 /// Version `vawg-v1` (effective 2025-04-01), kept as it was: records classified under it keep

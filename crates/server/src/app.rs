@@ -59,6 +59,9 @@ impl Application {
             .await
             .context("connecting to the database")?;
         store.migrate().await.context("migrating the database")?;
+        crate::reclassify::reclassify_stored(&store, definitions.current())
+            .await
+            .context("reclassifying stored records under the current definition")?;
         let keyring = Arc::new(crate::keys::load_keyring(&settings)?);
         let (firewall, auth, tls) = build_security(&settings, store.clone()).await?;
         let ingest = IngestApi::new(

@@ -10,4 +10,5 @@ pub mod dashboard;
 pub mod definitions;
 pub mod health;
 pub mod keys;
+pub mod reclassify;
 pub mod telemetry;

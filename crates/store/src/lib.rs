@@ -18,7 +18,7 @@ pub mod agencies;
 pub mod aggregates;
 pub mod aggregator;
 pub mod audit;
-mod detail;
+pub mod detail;
 pub mod exchange;
 pub mod records;
 pub mod rollup;

@@ -35,6 +35,8 @@ mod baseline;
 mod plan;
 mod postgres;
 mod reads;
+mod reclassify;
+pub use reclassify::{Reclassified, StoredClassification};
 mod sqlite;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -2,12 +2,8 @@
 //! and its classification under the definition in force.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use vawg_domain::{
-    aggregate::in_case,
-    definition::{ClassifyError, CrimeContext, Target},
-    policy::may_produce,
-};
-use vawg_proto::pb::{self, EventKind, vawg_record::Event};
+use vawg_domain::{definition::ClassifyError, policy::may_produce};
+use vawg_proto::pb::{self, EventKind};
 
 use super::{Validator, check_gss, enums::ProtoEnum, event_kind_of, plain_id, problems::Problems};
 
@@ -97,42 +93,20 @@ impl Validator<'_> {
             p.add("classification", "required");
             return None;
         };
-        let agency = Some(self.caller.agency_kind.as_str());
-        let found = match r.event.as_ref() {
-            Some(Event::CrimeRecorded(crime)) => self
-                .definition
-                .classify_in_context(&c.scheme, &c.code, agency, CrimeContext::of_crime(crime))
-                .map(|f| {
-                    let context = match f.matched.target {
-                        Target::Context(x) => Some(x.id.clone()),
-                        Target::Category(_) => None,
-                    };
-                    (f.matched, f.resolution.category, context)
-                }),
-            // A justice-stage record takes its crime's context, through its case
-            // (docs/counting.md 2.10): unresolved here. A service's record (a MARAC or support
-            // referral, an order, a disclosure) exists because of abuse its service deals with
-            // as domestic: the domestic category.
-            Some(ev) => self
-                .definition
-                .lookup(&c.scheme, &c.code, agency)
-                .map(|m| match m.target {
-                    Target::Category(category) => (m, Some(category), None),
-                    Target::Context(x) if in_case(event_kind_of(ev)) => {
-                        (m, None, Some(x.id.clone()))
-                    }
-                    Target::Context(x) => (m, self.definition.category(&x.domestic_category), None),
-                }),
-            None => return None,
-        };
-        match found {
-            Ok((matched, category, context)) => Some(Classified {
-                scheme: matched.scheme.id.clone(),
-                code: matched.mapping.code.clone(),
-                category: category.map(|c| c.id.clone()).unwrap_or_default(),
-                harm_rank: category.map_or(0, |c| c.harm_rank),
-                course_of_conduct: category.is_some_and(|c| c.course_of_conduct),
-                context,
+        let event = r.event.as_ref()?;
+        match self.definition.classify_record(
+            &c.scheme,
+            &c.code,
+            Some(self.caller.agency_kind.as_str()),
+            event,
+        ) {
+            Ok(found) => Some(Classified {
+                scheme: found.scheme,
+                code: found.code,
+                category: found.category.map(|c| c.id.clone()).unwrap_or_default(),
+                harm_rank: found.category.map_or(0, |c| c.harm_rank),
+                course_of_conduct: found.category.is_some_and(|c| c.course_of_conduct),
+                context: found.context,
             }),
             Err(e) => {
                 let field = match e {
