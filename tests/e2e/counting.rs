@@ -472,3 +472,83 @@ async fn stored_records_are_reclassified_under_the_current_definition_sqlite() {
 async fn stored_records_are_reclassified_under_the_current_definition_postgres() {
     reclassification(Backend::Postgres).await;
 }
+
+/// The share of cases closed because the victim does not support action (outcomes 14 and 16),
+/// by category: each case by its latest outcome.
+async fn closed_without_support(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let met = app.agency("police-met", AgencyKind::Police, &[MET]).await;
+    let central = app
+        .agency("central-analysis", AgencyKind::CentralAnalyst, &[])
+        .await;
+    use pb::Relationship as Rel;
+    let mut records = Vec::new();
+    // Four rapes and two assaults, one victim each. Outcomes: rape 1 → 16; rape 2 → 14;
+    // rape 3 → 15 then (later) 16, so its latest is 16; rape 4 → 1 (charged); assault 1 → 16;
+    // assault 2 has no outcome yet. Rape: 3 of 4; domestic abuse: 1 of 1.
+    let outcomes: [(&str, &str, &[(u32, u32)]); 6] = [
+        ("r1", "19C", &[(3, 16)]),
+        ("r2", "19C", &[(3, 14)]),
+        ("r3", "19C", &[(3, 15), (4, 16)]),
+        ("r4", "19C", &[(3, 1)]),
+        ("a1", "8N", &[(3, 16)]),
+        ("a2", "8N", &[]),
+    ];
+    for (id, code, outs) in outcomes {
+        let (v, s) = (person(&format!("V{id}"), pb::Sex::Female), person(&format!("S{id}"), pb::Sex::Male));
+        let crime_ref = format!("CR-{id}");
+        records.push(crime(
+            &met,
+            MET,
+            id,
+            2,
+            ("HO_OFFENCE", code),
+            (&v, &s),
+            (&crime_ref, &format!("INC-{id}")),
+            crime_event(true, Rel::Partner),
+        ));
+        for (i, (month, outcome_type)) in outs.iter().enumerate() {
+            records.push(
+                R {
+                    agency: &met,
+                    id: format!("{id}-outcome{i}"),
+                    area: MET,
+                    month: *month,
+                    scheme: "HO_OFFENCE",
+                    code,
+                    victim: v.clone(),
+                    suspect: Some(s.clone()),
+                    crime_ref: Some(crime_ref.clone()),
+                    incident: None,
+                    event: Event::PoliceOutcome(pb::PoliceOutcome {
+                        home_office_outcome_type: *outcome_type,
+                        group: 0,
+                    }),
+                }
+                .build(),
+            );
+        }
+    }
+    submit(&met, records).await;
+    let (by_category, total) = table(
+        &central,
+        "victim_does_not_support_rate",
+        pb::CountingRule::AllOffences,
+        &[pb::Breakdown::Category],
+    )
+    .await;
+    assert_eq!(by_category["rape"], 0.75);
+    assert_eq!(by_category["domestic_abuse"], 1.0);
+    assert_eq!(total, 0.8);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn closed_because_the_victim_does_not_support_action_sqlite() {
+    closed_without_support(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn closed_because_the_victim_does_not_support_action_postgres() {
+    closed_without_support(Backend::Postgres).await;
+}

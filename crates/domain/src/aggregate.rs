@@ -153,6 +153,7 @@ pub fn in_case(kind: EventKind) -> bool {
     matches!(
         kind,
         EventKind::CrimeRecorded
+            | EventKind::PoliceOutcome
             | EventKind::CpsReferral
             | EventKind::ChargingDecision
             | EventKind::ProsecutionOutcome

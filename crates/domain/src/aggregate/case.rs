@@ -8,8 +8,9 @@ use super::{Computation, Contributions, FactRecord, FactValue, crimes, is_convic
 use crate::pb::{self, vawg_record::Event};
 
 /// The metrics computed here, and how.
-pub(super) const METRICS: [(&str, Computation); 5] = [
+pub(super) const METRICS: [(&str, Computation); 6] = [
     ("cases_referred", Computation::Count),
+    ("victim_does_not_support_rate", Computation::Proportion),
     ("charge_rate", Computation::Proportion),
     ("referral_to_charge_days", Computation::Days),
     ("withdrawal_rate", Computation::Proportion),
@@ -125,6 +126,34 @@ pub(super) fn contributions(records: &[FactRecord], out: &mut Contributions) {
     }
     if let Some(charged) = j.charged {
         reached_stage(out, anchor, charged, 2, j.withdrawn[2]);
+    }
+    closed_without_the_victims_support(records, anchor, out);
+}
+
+/// The case's police outcome (its latest, by date then stable unit), in the month of that
+/// outcome: every case with an outcome in the denominator, and in the numerator when the
+/// outcome is Home Office type 14 or 16 — evidential difficulties, the victim does not support
+/// further action (read from the type, so outcomes stored with an older group count alike).
+fn closed_without_the_victims_support(
+    records: &[FactRecord],
+    anchor: &FactRecord,
+    out: &mut Contributions,
+) {
+    let latest = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::PoliceOutcome(o) => Some((r, o.home_office_outcome_type)),
+            _ => None,
+        })
+        .max_by(|a, b| (a.0.event_date, &a.0.unit).cmp(&(b.0.event_date, &b.0.unit)));
+    let Some((outcome, outcome_type)) = latest else {
+        return;
+    };
+    let one = FactValue::count(1);
+    let date = outcome.event_date;
+    put(out, key("victim_does_not_support_rate:den", anchor, date, "", 0), one);
+    if matches!(outcome_type, 14 | 16) {
+        put(out, key("victim_does_not_support_rate:num", anchor, date, "", 0), one);
     }
 }
 

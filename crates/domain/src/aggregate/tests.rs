@@ -153,7 +153,10 @@ fn every_kind_of_record() -> Vec<FactRecord> {
             result: pb::ProsecutionResult::ConvictionGuiltyPlea as i32,
         }),
         Event::CourtOutcome(Default::default()),
-        Event::PoliceOutcome(Default::default()),
+        Event::PoliceOutcome(pb::PoliceOutcome {
+            home_office_outcome_type: 16,
+            ..Default::default()
+        }),
         Event::HealthReferral(Default::default()),
         Event::ProtectiveOrder(pb::ProtectiveOrder {
             decision: pb::OrderDecision::Granted as i32,

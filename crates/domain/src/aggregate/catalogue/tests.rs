@@ -86,6 +86,7 @@ fn embedded_catalogue_is_valid_in_the_order_list_metrics_gives() {
             "convictions",
             "conviction_rate",
             "protective_orders",
+            "victim_does_not_support_rate",
             "victim_withdrawals",
             "withdrawal_rate",
             "attrition_funnel",
