@@ -113,7 +113,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     println!(
         "\nSummary: {} agencies pushed {} records over mutual TLS; metrics computed from aggregates \
-         maintained incrementally, under three victim scopes and three counting rules; one sealed \
+         maintained incrementally, under three victim scopes and four counting rules; one sealed \
          Encompass notification delivered; immigration enforcement refused and audited; {} audit \
          entries verified. {:.1}s.",
         demo.agencies.len() - 3,

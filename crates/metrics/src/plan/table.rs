@@ -247,8 +247,8 @@ impl Plan {
     }
 }
 
-/// Mean, median or 90th percentile of a histogram of days (`docs/counting.md` §3): the mean
-/// to one decimal place; the median the middle value, or the mean of the two middle values for
+/// Mean, median or 90th percentile of a histogram of days (`docs/counting.md` §3), each to one
+/// decimal place (halves away from zero): the mean; the median the middle value, or the mean of the two middle values for
 /// an even count; percentiles by Hyndman and Fan's definition 7 (R's default `quantile`, Excel's
 /// `PERCENTILE.INC`): with the values sorted x₁ ≤ … ≤ xₙ and h = (n − 1)·p, the value
 /// x₍⌊h⌋+1₎ + (h − ⌊h⌋)·(x₍⌊h⌋+2₎ − x₍⌊h⌋+1₎). The median is the same definition at p = 0.5.
@@ -266,11 +266,13 @@ pub fn statistic(hist: &BTreeMap<i64, u64>, which: &str) -> f64 {
     let h10 = (n - 1) * tenths;
     let (j, g) = (h10 / 10, (h10 % 10) as f64 / 10.0);
     let lower = nth(hist, j);
-    if g == 0.0 {
-        return lower as f64;
-    }
-    let upper = nth(hist, j + 1);
-    lower as f64 + g * (upper - lower) as f64
+    let value = if g == 0.0 {
+        lower as f64
+    } else {
+        lower as f64 + g * (nth(hist, j + 1) - lower) as f64
+    };
+    // One decimal place, halves away from zero, as the mean.
+    (value * 10.0).round() / 10.0
 }
 
 /// The value at 0-based position `i` of the sorted values a histogram holds.
@@ -395,11 +397,14 @@ mod tests {
         // Even count: the mean of the two middle values.
         assert_eq!(statistic(&h, "median"), 25.0);
         // h = 3 × 0.9 = 2.7: x₃ + 0.7 × (x₄ − x₃) = 30 + 0.7 × 70.
-        assert!((statistic(&h, "p90") - 79.0).abs() < 1e-9);
+        assert_eq!(statistic(&h, "p90"), 79.0);
         // Odd count and repeated values: R's quantile(c(1, 2, 2, 2, 9), c(.5, .9)) is 2 and 6.2.
         let h: BTreeMap<i64, u64> = [(1, 1), (2, 3), (9, 1)].into_iter().collect();
         assert_eq!(statistic(&h, "median"), 2.0);
-        assert!((statistic(&h, "p90") - 6.2).abs() < 1e-9);
+        assert_eq!(statistic(&h, "p90"), 6.2);
+        // Two values: h = 0.9, 1 + 0.9 × 1.
+        let h: BTreeMap<i64, u64> = [(1, 1), (2, 1)].into_iter().collect();
+        assert_eq!((statistic(&h, "median"), statistic(&h, "p90")), (1.5, 1.9));
         // One value.
         let h: BTreeMap<i64, u64> = [(7, 1)].into_iter().collect();
         assert_eq!((statistic(&h, "median"), statistic(&h, "p90")), (7.0, 7.0));
