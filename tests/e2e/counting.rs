@@ -330,6 +330,45 @@ async fn counting(backend: Backend) {
         context,
         BTreeMap::from([("FLAGGED".into(), 19.0), ("RELATIONSHIP_ONLY".into(), 1.0)])
     );
+    // Breakdowns by suspect and relationship: every suspect is a man aged 35 (no ethnic group
+    // given); every offence but D's flagged stranger assault is by a partner. C's crime, with two
+    // suspects, counts once (under its first record's suspect).
+    let (by_suspect_sex, _) =
+        table(&central, "recorded_crimes", Rule::AllOffences, &[B::SuspectSex]).await;
+    assert_eq!(by_suspect_sex, BTreeMap::from([("MALE".into(), 20.0)]));
+    let (by_age, _) =
+        table(&central, "recorded_crimes", Rule::PrincipalCrime, &[B::SuspectAgeBand]).await;
+    assert_eq!(by_age, BTreeMap::from([("35-44".into(), 18.0)]));
+    let (by_relationship, _) = table(
+        &central,
+        "recorded_crimes",
+        Rule::AllOffences,
+        &[B::SuspectEthnicGroup, B::Relationship],
+    )
+    .await;
+    assert_eq!(
+        by_relationship,
+        BTreeMap::from([("PARTNER".into(), 19.0), ("STRANGER".into(), 1.0)])
+    );
+    let refused = central
+        .metrics()
+        .query_metric(pb::QueryMetricRequest {
+            query: Some(pb::MetricQuery {
+                metric_id: "recorded_crimes".into(),
+                victim_scope: pb::VictimScope::AllVictims as i32,
+                counting_rule: Rule::AllOffences as i32,
+                period: Some(pb::ReferencePeriod {
+                    start: Some(date(2025, 1, 1)),
+                    end: Some(date(2025, 12, 31)),
+                }),
+                breakdowns: vec![B::Relationship as i32, B::DomesticAbuseRelated as i32],
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(refused.message().starts_with("breakdowns:"), "{}", refused.message());
     // Data-quality findings, one per record: C's two unflagged partner records, D's flagged
     // stranger. The stranger homicide is out of scope and counted nowhere.
     let (findings, _) = table(

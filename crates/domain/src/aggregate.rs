@@ -102,6 +102,8 @@ pub struct FactRecord {
     /// Pseudonym of the incident (occurrence or report) reference, namespaced by the
     /// submitting agency; `None` for a record without one (its own incident).
     pub incident: Option<String>,
+    /// The suspect's sex, age band and ethnic group, where the crime gave them.
+    pub suspect_profile: SuspectProfile,
     /// The context class of a context code that was not resolved at ingest (a justice-stage
     /// record: its category then comes from its case's crime, `docs/counting.md` §2.10).
     pub context: Option<String>,
@@ -119,6 +121,77 @@ impl FactRecord {
 }
 
 pub use crate::policy::event_kind;
+
+/// A suspect as a crime describes them, for breakdowns by suspect: canonical names without
+/// their contract prefix (`MALE`, `WHITE`) and an age band, `NOT_KNOWN`/`not_known` when not
+/// given.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SuspectProfile {
+    /// Sex.
+    pub sex: String,
+    /// Age band at the offence.
+    pub age_band: String,
+    /// Ethnic group.
+    pub ethnic_group: String,
+}
+
+/// The metrics with a profile series (`<id>:profile`): per offence, a cell whose sub-type joins
+/// the suspect's sex, age band and ethnic group, the relationship, and the victim's sexual
+/// orientation and gender identity ([`PROFILE_PARTS`]), read by the suspect and relationship
+/// breakdowns.
+pub const PROFILE_METRICS: [&str; 1] = ["recorded_crimes"];
+
+/// The parts of a profile sub-type, in order, as the breakdowns name them.
+pub const PROFILE_PARTS: [&str; 6] = [
+    "suspect_sex",
+    "suspect_age_band",
+    "suspect_ethnic_group",
+    "relationship",
+    "sexual_orientation",
+    "gender_identity",
+];
+
+/// The profile series of a metric, if it has one.
+pub fn profile_series(def: &MetricDef) -> Option<String> {
+    PROFILE_METRICS
+        .contains(&def.id.as_str())
+        .then(|| format!("{}:profile", def.id))
+}
+
+/// Part `i` of [`PROFILE_PARTS`] of a profile sub-type.
+pub fn profile_part(subtype: &str, i: usize) -> &str {
+    subtype.split('|').nth(i).unwrap_or("")
+}
+
+/// The profile sub-type of a crime record: its suspect, the relationship, and the victim's
+/// sexual orientation and gender identity.
+fn offence_profile(r: &FactRecord) -> String {
+    let known = |s: &str| if s.is_empty() { "NOT_KNOWN".to_string() } else { s.to_string() };
+    let relationship = match &r.event {
+        Event::CrimeRecorded(c) => c.relationship().as_str_name(),
+        _ => "",
+    };
+    let d = &r.demographics;
+    [
+        known(&r.suspect_profile.sex),
+        if r.suspect_profile.age_band.is_empty() {
+            "not_known".to_string()
+        } else {
+            r.suspect_profile.age_band.clone()
+        },
+        known(&r.suspect_profile.ethnic_group),
+        relationship.trim_start_matches("RELATIONSHIP_").to_string(),
+        d.sexual_orientation()
+            .as_str_name()
+            .trim_start_matches("SEXUAL_ORIENTATION_")
+            .to_string(),
+        d.gender_identity()
+            .as_str_name()
+            .trim_start_matches("GENDER_IDENTITY_")
+            .to_string(),
+    ]
+    .join("|")
+}
 
 /// An entity whose contributions are recomputed together.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

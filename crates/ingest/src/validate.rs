@@ -189,6 +189,7 @@ impl Validator<'_> {
         let (victim_pseudonym, victim) = self.victim(&r, event_kind, &mut p);
         let suspect_pseudonym = self.suspect(&r, &mut p);
         let cases = self.case_references(&r, event_kind, &mut p);
+        let suspect_profile = people::suspect_profile(&r, &mut p);
         if !p.0.is_empty() {
             return Err(p.0);
         }
@@ -202,6 +203,11 @@ impl Validator<'_> {
         }
         if let Some(context) = classification.as_ref().and_then(|c| c.context.as_ref()) {
             detail["context"] = json!(context);
+        }
+        if event_kind == Some(EventKind::CrimeRecorded)
+            && let Some(profile) = suspect_profile
+        {
+            detail["suspect"] = profile;
         }
         let parts = Parts {
             event_kind,

@@ -205,6 +205,16 @@ fn descriptor(m: &MetricDef) -> pb::MetricDescriptor {
     if aggregate::by_domestic_context(m) {
         breakdowns.push(pb::Breakdown::DomesticAbuseRelated);
     }
+    if aggregate::profile_series(m).is_some() {
+        breakdowns.extend([
+            pb::Breakdown::SuspectSex,
+            pb::Breakdown::SuspectAgeBand,
+            pb::Breakdown::SuspectEthnicGroup,
+            pb::Breakdown::Relationship,
+            pb::Breakdown::SexualOrientation,
+            pb::Breakdown::GenderIdentity,
+        ]);
+    }
     pb::MetricDescriptor {
         id: m.id.to_string(),
         title: m.title.to_string(),

@@ -276,6 +276,31 @@ fn breakdowns(def: &MetricDef, asked: &[i32]) -> Result<Vec<pb::Breakdown>, Metr
     if breakdowns.len() > 2 {
         return Err(invalid("breakdowns", "at most two breakdowns besides time"));
     }
+    if breakdowns.iter().any(|b| profile_part(*b).is_some()) {
+        if aggregate::profile_series(def).is_none() {
+            return Err(invalid(
+                "breakdowns",
+                format!(
+                    "metric '{}' has no breakdown by suspect, relationship, sexual orientation \
+                     or gender identity (offence metrics only: {})",
+                    def.id,
+                    aggregate::PROFILE_METRICS.join(", ")
+                ),
+            ));
+        }
+        if breakdowns.iter().any(|b| {
+            matches!(
+                b,
+                pb::Breakdown::Subtype | pb::Breakdown::DomesticAbuseRelated
+            )
+        }) {
+            return Err(invalid(
+                "breakdowns",
+                "a breakdown by suspect, relationship, sexual orientation or gender identity \
+                 does not combine with BREAKDOWN_SUBTYPE or BREAKDOWN_DOMESTIC_ABUSE_RELATED",
+            ));
+        }
+    }
     Ok(breakdowns)
 }
 
@@ -444,8 +469,17 @@ fn filter(
         ),
         pb::VictimScope::Unspecified => unreachable!("checked by scope_name"),
     };
+    // A breakdown by suspect or relationship reads the metric's profile series instead.
+    let profile = query
+        .breakdowns
+        .iter()
+        .filter_map(|b| pb::Breakdown::try_from(*b).ok())
+        .any(|b| profile_part(b).is_some());
     AggregateFilter {
-        series: aggregate::series_of(def),
+        series: match aggregate::profile_series(def).filter(|_| profile) {
+            Some(series) => vec![series],
+            None => aggregate::series_of(def),
+        },
         from_month: month_key(start),
         to_month: month_key(end),
         areas: query.area_codes.clone(),
@@ -492,12 +526,30 @@ fn group_by(
         if *b == pb::Breakdown::Area && area_level == pb::AreaLevel::EnglandAndWales {
             continue; // one national cell
         }
-        group_by.extend(dimension(*b));
+        if let Some(d) = dimension(*b)
+            && !group_by.contains(&d)
+        {
+            group_by.push(d);
+        }
     }
     if def.computation == Computation::Days {
         group_by.push(Dimension::Bucket);
     }
     group_by
+}
+
+/// The part of a profile sub-type ([`aggregate::PROFILE_PARTS`]) a breakdown reads, if it is
+/// a breakdown by suspect, relationship, sexual orientation or gender identity.
+pub(crate) fn profile_part(b: pb::Breakdown) -> Option<usize> {
+    Some(match b {
+        pb::Breakdown::SuspectSex => 0,
+        pb::Breakdown::SuspectAgeBand => 1,
+        pb::Breakdown::SuspectEthnicGroup => 2,
+        pb::Breakdown::Relationship => 3,
+        pb::Breakdown::SexualOrientation => 4,
+        pb::Breakdown::GenderIdentity => 5,
+        _ => return None,
+    })
 }
 
 /// The aggregate dimension a breakdown reads.
@@ -510,8 +562,15 @@ fn dimension(b: pb::Breakdown) -> Option<Dimension> {
         pb::Breakdown::EthnicGroup => Dimension::EthnicGroup,
         pb::Breakdown::Disability => Dimension::Disability,
         pb::Breakdown::ImmigrationStatus => Dimension::ImmigrationStatus,
-        // Crime metrics keep the offence's domestic context as their sub-type.
+        // Crime metrics keep the offence's domestic context as their sub-type, and their
+        // profile series the suspect and relationship.
         pb::Breakdown::Subtype | pb::Breakdown::DomesticAbuseRelated => Dimension::Subtype,
+        pb::Breakdown::SuspectSex
+        | pb::Breakdown::SuspectAgeBand
+        | pb::Breakdown::SuspectEthnicGroup
+        | pb::Breakdown::Relationship
+        | pb::Breakdown::SexualOrientation
+        | pb::Breakdown::GenderIdentity => Dimension::Subtype,
         pb::Breakdown::Unspecified => return None,
     })
 }

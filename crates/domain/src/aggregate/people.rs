@@ -8,7 +8,7 @@ use chrono::{Datelike, NaiveDate};
 
 use super::{
     CellKeySecret, Computation, Contributions, FactRecord, FactValue, crimes, domestic_context,
-    key, put,
+    key, offence_profile, put,
 };
 use crate::{
     cellkey::person_unit,
@@ -85,7 +85,12 @@ pub(super) fn victim_contributions(
             k_relationship: unit * n_rel,
             amount: 0,
         };
+        // The same offence in the profile series, for breakdowns by suspect and relationship.
+        let mut profile = k.clone();
+        profile.series = "recorded_crimes:profile".to_string();
+        profile.subtype = offence_profile(first);
         put(out, k, v);
+        put(out, profile, v);
     }
     repeat_incidents(&offences, &picks[1], &crimes, secret, out);
     people_supported(victim, records, secret, out);

@@ -38,11 +38,14 @@ pub(super) fn contributions(r: &FactRecord, out: &mut Contributions) {
     if r.victim.is_none() {
         // Its own victim, its own incident: one offence, one person, under every rule.
         match &r.event {
-            Event::CrimeRecorded(c) => put(
-                out,
-                key("recorded_crimes", r, r.event_date, domestic_context([c]), 0),
-                FactValue::count(1),
-            ),
+            Event::CrimeRecorded(c) => {
+                let k = key("recorded_crimes", r, r.event_date, domestic_context([c]), 0);
+                let mut profile = k.clone();
+                profile.series = "recorded_crimes:profile".to_string();
+                profile.subtype = super::offence_profile(r);
+                put(out, k, FactValue::count(1));
+                put(out, profile, FactValue::count(1));
+            }
             Event::SupportProvided(s) => put(
                 out,
                 key("people_supported", r, r.event_date, s.service_type().as_str_name(), 0),

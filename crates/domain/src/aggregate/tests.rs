@@ -25,6 +25,7 @@ fn rec(id: i64, event: Event, d: &str) -> FactRecord {
         case_ref: Some("c1".into()),
         incident: None,
         context: None,
+        suspect_profile: Default::default(),
         demographics: pb::Demographics {
             sex: pb::Sex::Female as i32,
             age_at_event: Some(30),
@@ -240,6 +241,7 @@ fn the_code_emits_exactly_the_series_of_the_metrics_it_declares() {
             unit: pb::MetricUnit::Record,
         };
         declared.extend(series_of(&def));
+        declared.extend(profile_series(&def));
     }
     assert_eq!(emitted, declared);
 }
@@ -433,6 +435,7 @@ mod incremental {
                     case_ref: Some(format!("c{c}")),
                     incident: Some(format!("i{}", day % 3)),
                     context: None,
+                    suspect_profile: Default::default(),
                     demographics: pb::Demographics {
                         sex: (1 + v as i32 % 2),
                         age_at_event: Some(14 + v as u32 * 10),

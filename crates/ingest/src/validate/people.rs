@@ -138,6 +138,26 @@ impl Validator<'_> {
     }
 }
 
+/// The suspect's sex, age band and ethnic group, where given, for a crime's breakdowns by
+/// suspect (docs/counting.md section 4): kept in the crime's detail as canonical names and an age
+/// band, never the age itself.
+pub(super) fn suspect_profile(r: &pb::VawgRecord, p: &mut Problems) -> Option<serde_json::Value> {
+    let d = r.suspect.as_ref()?.demographics.as_ref()?;
+    let path = |f: &str| format!("suspect.demographics.{f}");
+    if d.age_at_event.is_some_and(|a| a > 120) {
+        p.add(path("age_at_event"), "must be 0-120");
+    }
+    let name = |v: Option<&'static str>| v.unwrap_or("NOT_KNOWN");
+    Some(serde_json::json!({
+        "sex": name(p.optional::<pb::Sex>(d.sex, path("sex")).map(ProtoEnum::canonical)),
+        "age_band": vawg_domain::aggregate::age_band(d.age_at_event.filter(|a| *a <= 120)),
+        "ethnic_group": name(
+            p.optional::<pb::EthnicGroup>(d.ethnic_group, path("ethnic_group"))
+                .map(ProtoEnum::canonical)
+        ),
+    }))
+}
+
 /// The victim's demographics: sex is required, the rest optional.
 fn demographics(d: Option<&pb::Demographics>, p: &mut Problems) -> Demographics {
     let Some(d) = d else {

@@ -66,7 +66,10 @@ impl Plan {
                 pb::Breakdown::Disability => k.disability.clone(),
                 pb::Breakdown::ImmigrationStatus => k.immigration_status.clone(),
                 pb::Breakdown::Subtype | pb::Breakdown::DomesticAbuseRelated => k.subtype.clone(),
-                pb::Breakdown::Unspecified => String::new(),
+                b => match super::profile_part(*b) {
+                    Some(i) => vawg_domain::aggregate::profile_part(&k.subtype, i).to_string(),
+                    None => String::new(),
+                },
             });
         }
         c
@@ -343,7 +346,10 @@ fn breakdown_name(b: pb::Breakdown) -> &'static str {
         pb::Breakdown::ImmigrationStatus => "immigration_status",
         pb::Breakdown::Subtype => "subtype",
         pb::Breakdown::DomesticAbuseRelated => "domestic_abuse_related",
-        pb::Breakdown::Unspecified => "unspecified",
+        b => match super::profile_part(b) {
+            Some(i) => vawg_domain::aggregate::PROFILE_PARTS[i],
+            None => "unspecified",
+        },
     }
 }
 

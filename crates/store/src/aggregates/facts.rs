@@ -18,7 +18,8 @@ use crate::{Conn, StoreError, detail::enum_value, sql::json_array};
 const FACT_COLUMNS: &str = "record_id, agency_id, source_record_id, category, harm_rank, \
     course_of_conduct, event_date, \
     area_code, victim_pseudonym, suspect_pseudonym, police_ref_pseudonym, victim_sex, victim_age, \
-    victim_ethnic_group, victim_disability, victim_immigration_status, event_kind, event_detail";
+    victim_ethnic_group, victim_disability, victim_sexual_orientation, victim_gender_identity, \
+    victim_immigration_status, event_kind, event_detail";
 
 /// Records that count: the current revision, not retracted.
 const LIVE_RECORD: &str = "is_current AND NOT retracted";
@@ -62,8 +63,16 @@ where
             "DISABILITY_",
             pb::Disability::from_str_name,
         ),
-        sexual_orientation: 0,
-        gender_identity: 0,
+        sexual_orientation: enum_value(
+            demographic("victim_sexual_orientation")?.as_deref(),
+            "SEXUAL_ORIENTATION_",
+            pb::SexualOrientation::from_str_name,
+        ),
+        gender_identity: enum_value(
+            demographic("victim_gender_identity")?.as_deref(),
+            "GENDER_IDENTITY_",
+            pb::GenderIdentity::from_str_name,
+        ),
         immigration_status: enum_value(
             demographic("victim_immigration_status")?.as_deref(),
             "IMMIGRATION_STATUS_",
@@ -94,9 +103,27 @@ where
             .get("context")
             .and_then(|v| v.as_str())
             .map(str::to_owned),
+        suspect_profile: suspect_profile(&detail.0),
         demographics,
         event,
     }))
+}
+
+/// The suspect a crime's detail describes (ingest keeps it there: sex, age band, ethnic group).
+fn suspect_profile(detail: &serde_json::Value) -> vawg_domain::aggregate::SuspectProfile {
+    let field = |f: &str| {
+        detail
+            .get("suspect")
+            .and_then(|s| s.get(f))
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    vawg_domain::aggregate::SuspectProfile {
+        sex: field("sex"),
+        age_band: field("age_band"),
+        ethnic_group: field("ethnic_group"),
+    }
 }
 
 /// Loads the current, non-retracted records of every entity, in a few statements.
