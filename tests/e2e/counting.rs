@@ -210,40 +210,127 @@ fn police_records(met: &Agency, city: &Agency) -> (Vec<pb::VawgRecord>, Vec<pb::
     for month in 1..=12 {
         let id = format!("a{month}");
         let refs = (format!("CR-{id}"), format!("INC-{id}"));
-        m.push(crime(met, MET, &id, month, ho("8N"), (&a, &sa), (&refs.0, &refs.1), flagged()));
+        m.push(crime(
+            met,
+            MET,
+            &id,
+            month,
+            ho("8N"),
+            (&a, &sa),
+            (&refs.0, &refs.1),
+            flagged(),
+        ));
     }
     // B: one incident, a rape and an assault: two offences, one principal crime (the rape).
     let (b, sb) = (person("Bb", pb::Sex::Female), person("Bsus", pb::Sex::Male));
-    m.push(crime(met, MET, "b1", 3, ho("19C"), (&b, &sb), ("CR-b1", "INC-b"), flagged()));
-    m.push(crime(met, MET, "b2", 3, ho("8N"), (&b, &sb), ("CR-b2", "INC-b"), flagged()));
+    m.push(crime(
+        met,
+        MET,
+        "b1",
+        3,
+        ho("19C"),
+        (&b, &sb),
+        ("CR-b1", "INC-b"),
+        flagged(),
+    ));
+    m.push(crime(
+        met,
+        MET,
+        "b2",
+        3,
+        ho("8N"),
+        (&b, &sb),
+        ("CR-b2", "INC-b"),
+        flagged(),
+    ));
     // C: one assault by two suspects, sent as two records with one crime reference: one
     // offence under every rule. Not flagged, by a partner: domestic by relationship only.
     let c = person("Cc", pb::Sex::Female);
     let unflagged = || crime_event(false, Rel::Partner);
     for (id, s) in [("c1", "Conesus"), ("c2", "Ctwosus")] {
         let s = person(s, pb::Sex::Male);
-        m.push(crime(met, MET, id, 4, ho("8N"), (&c, &s), ("CR-c", "INC-c"), unflagged()));
+        m.push(crime(
+            met,
+            MET,
+            id,
+            4,
+            ho("8N"),
+            (&c, &s),
+            ("CR-c", "INC-c"),
+            unflagged(),
+        ));
     }
     // D: a woman killed by a stranger is not a domestic homicide (out of scope of vawg-v2);
     // an assault by a stranger the force flagged as domestic abuse is in scope (the flag wins).
     let (d, sd) = (person("Dd", pb::Sex::Female), person("Dsus", pb::Sex::Male));
     let stranger = crime_event(false, Rel::Stranger);
-    m.push(crime(met, MET, "d1", 5, ho("1"), (&d, &sd), ("CR-d1", "INC-d1"), stranger));
-    let (d2, sd2) = (person("Dtwo", pb::Sex::Female), person("Dtwosus", pb::Sex::Male));
+    m.push(crime(
+        met,
+        MET,
+        "d1",
+        5,
+        ho("1"),
+        (&d, &sd),
+        ("CR-d1", "INC-d1"),
+        stranger,
+    ));
+    let (d2, sd2) = (
+        person("Dtwo", pb::Sex::Female),
+        person("Dtwosus", pb::Sex::Male),
+    );
     let flagged_stranger = crime_event(true, Rel::Stranger);
-    m.push(crime(met, MET, "d2", 6, ho("105A"), (&d2, &sd2), ("CR-d2", "INC-d2"), flagged_stranger));
+    m.push(crime(
+        met,
+        MET,
+        "d2",
+        6,
+        ho("105A"),
+        (&d2, &sd2),
+        ("CR-d2", "INC-d2"),
+        flagged_stranger,
+    ));
     // E: police-recorded controlling or coercive behaviour, by legislation, with an assault in
     // the same incident: 2 under PRINCIPAL_PLUS_COURSE_OF_CONDUCT, 1 (the assault) under
     // PRINCIPAL_CRIME.
     let (e, se) = (person("Ee", pb::Sex::Female), person("Esus", pb::Sex::Male));
     let ccb = ("LEGISLATION", "Serious Crime Act 2015 s76");
-    m.push(crime(met, MET, "e1", 7, ccb, (&e, &se), ("CR-e1", "INC-e"), flagged()));
-    m.push(crime(met, MET, "e2", 7, ho("8N"), (&e, &se), ("CR-e2", "INC-e"), flagged()));
+    m.push(crime(
+        met,
+        MET,
+        "e1",
+        7,
+        ccb,
+        (&e, &se),
+        ("CR-e1", "INC-e"),
+        flagged(),
+    ));
+    m.push(crime(
+        met,
+        MET,
+        "e2",
+        7,
+        ho("8N"),
+        (&e, &se),
+        ("CR-e2", "INC-e"),
+        flagged(),
+    ));
     // G: one suspect, a victim in each of two forces: two crimes, one suspect linked to
     // several victims and areas.
     let sg = person("Gsus", pb::Sex::Male);
-    let (g1, g2) = (person("Gone", pb::Sex::Female), person("Gtwo", pb::Sex::Female));
-    m.push(crime(met, MET, "g1", 8, ho("8N"), (&g1, &sg), ("CR-g1", "INC-g1"), flagged()));
+    let (g1, g2) = (
+        person("Gone", pb::Sex::Female),
+        person("Gtwo", pb::Sex::Female),
+    );
+    m.push(crime(
+        met,
+        MET,
+        "g1",
+        8,
+        ho("8N"),
+        (&g1, &sg),
+        ("CR-g1", "INC-g1"),
+        flagged(),
+    ));
     let c_records = vec![crime(
         city,
         CITY,
@@ -308,15 +395,32 @@ async fn counting(backend: Backend) {
         let (_, total) = table(&central, "recorded_crimes", rule, &[]).await;
         assert_eq!(total, want, "{rule:?}");
     }
-    let (by_category, _) =
-        table(&central, "recorded_crimes", Rule::AllOffences, &[B::Category]).await;
-    assert_eq!(by_category.get("domestic_homicide"), None, "{by_category:?}");
+    let (by_category, _) = table(
+        &central,
+        "recorded_crimes",
+        Rule::AllOffences,
+        &[B::Category],
+    )
+    .await;
+    assert_eq!(
+        by_category.get("domestic_homicide"),
+        None,
+        "{by_category:?}"
+    );
     assert_eq!(by_category["rape"], 1.0);
     assert_eq!(by_category["controlling_or_coercive_behaviour"], 1.0);
     assert_eq!(by_category["domestic_abuse"], 18.0);
-    let (principal, _) =
-        table(&central, "recorded_crimes", Rule::PrincipalCrime, &[B::Category]).await;
-    assert_eq!(principal.get("controlling_or_coercive_behaviour"), Some(&0.0));
+    let (principal, _) = table(
+        &central,
+        "recorded_crimes",
+        Rule::PrincipalCrime,
+        &[B::Category],
+    )
+    .await;
+    assert_eq!(
+        principal.get("controlling_or_coercive_behaviour"),
+        Some(&0.0)
+    );
     assert_eq!(principal["domestic_abuse"], 12.0 + 1.0 + 1.0 + 1.0 + 2.0);
     // The domestic context: everything flagged but C's crime, domestic by relationship only.
     let (context, _) = table(
@@ -333,11 +437,21 @@ async fn counting(backend: Backend) {
     // Breakdowns by suspect and relationship: every suspect is a man aged 35 (no ethnic group
     // given); every offence but D's flagged stranger assault is by a partner. C's crime, with two
     // suspects, counts once (under its first record's suspect).
-    let (by_suspect_sex, _) =
-        table(&central, "recorded_crimes", Rule::AllOffences, &[B::SuspectSex]).await;
+    let (by_suspect_sex, _) = table(
+        &central,
+        "recorded_crimes",
+        Rule::AllOffences,
+        &[B::SuspectSex],
+    )
+    .await;
     assert_eq!(by_suspect_sex, BTreeMap::from([("MALE".into(), 20.0)]));
-    let (by_age, _) =
-        table(&central, "recorded_crimes", Rule::PrincipalCrime, &[B::SuspectAgeBand]).await;
+    let (by_age, _) = table(
+        &central,
+        "recorded_crimes",
+        Rule::PrincipalCrime,
+        &[B::SuspectAgeBand],
+    )
+    .await;
     assert_eq!(by_age, BTreeMap::from([("35-44".into(), 18.0)]));
     let (by_relationship, _) = table(
         &central,
@@ -368,7 +482,11 @@ async fn counting(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
-    assert!(refused.message().starts_with("breakdowns:"), "{}", refused.message());
+    assert!(
+        refused.message().starts_with("breakdowns:"),
+        "{}",
+        refused.message()
+    );
     // Data-quality findings, one per record: C's two unflagged partner records, D's flagged
     // stranger. The stranger homicide is out of scope and counted nowhere.
     let (findings, _) = table(
@@ -388,8 +506,13 @@ async fn counting(backend: Backend) {
     // Persons as persons.
     let (_, people) = table(&central, "people_supported", Rule::AllOffences, &[]).await;
     assert_eq!(people, 1.0, "one person with two support records");
-    let (links, suspects) =
-        table(&central, "perpetrators_multiple", Rule::AllOffences, &[B::Subtype]).await;
+    let (links, suspects) = table(
+        &central,
+        "perpetrators_multiple",
+        Rule::AllOffences,
+        &[B::Subtype],
+    )
+    .await;
     assert_eq!(suspects, 1.0, "one suspect, with victims in two forces");
     assert_eq!(links["MULTIPLE_VICTIMS_AND_AREAS"], 1.0);
     // Repeat incidents: A's eleven later incidents each follow one within 365 days.
@@ -484,8 +607,15 @@ async fn reclassification(backend: Backend) {
         &[pb::Breakdown::Category],
     )
     .await;
-    assert_eq!((by_category.get("domestic_abuse"), total), (Some(&1.0), 1.0));
-    assert_eq!(app.store().count_records(None).await.unwrap(), 2, "nothing lost");
+    assert_eq!(
+        (by_category.get("domestic_abuse"), total),
+        (Some(&1.0), 1.0)
+    );
+    assert_eq!(
+        app.store().count_records(None).await.unwrap(),
+        2,
+        "nothing lost"
+    );
     assert_eq!(
         vawg_server::reclassify::reclassify_stored(app.store(), current)
             .await
@@ -525,7 +655,9 @@ async fn closed_without_support(backend: Backend) {
     // Four rapes and two assaults, one victim each. Outcomes: rape 1 → 16; rape 2 → 14;
     // rape 3 → 15 then (later) 16, so its latest is 16; rape 4 → 1 (charged); assault 1 → 16;
     // assault 2 has no outcome yet. Rape: 3 of 4; domestic abuse: 1 of 1.
-    let outcomes: [(&str, &str, &[(u32, u32)]); 6] = [
+    // (crime id, code, outcomes as (month, outcome type)).
+    type Case<'a> = (&'a str, &'a str, &'a [(u32, u32)]);
+    let outcomes: [Case; 6] = [
         ("r1", "19C", &[(3, 16)]),
         ("r2", "19C", &[(3, 14)]),
         ("r3", "19C", &[(3, 15), (4, 16)]),
@@ -534,7 +666,10 @@ async fn closed_without_support(backend: Backend) {
         ("a2", "8N", &[]),
     ];
     for (id, code, outs) in outcomes {
-        let (v, s) = (person(&format!("V{id}"), pb::Sex::Female), person(&format!("S{id}"), pb::Sex::Male));
+        let (v, s) = (
+            person(&format!("V{id}"), pb::Sex::Female),
+            person(&format!("S{id}"), pb::Sex::Male),
+        );
         let crime_ref = format!("CR-{id}");
         records.push(crime(
             &met,

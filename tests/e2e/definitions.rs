@@ -24,7 +24,11 @@ async fn lists_and_classifies_under_the_current_definition() {
         .iter()
         .map(|d| (d.version.as_str(), d.current))
         .collect();
-    assert_eq!(versions, vec![("vawg-v2", true), ("vawg-v1", false)], "current first");
+    assert_eq!(
+        versions,
+        vec![("vawg-v2", true), ("vawg-v1", false)],
+        "current first"
+    );
     assert!(
         list.definitions.iter().all(|d| d.schemes.is_empty()),
         "the listing leaves out the code mappings"
@@ -84,7 +88,10 @@ async fn lists_and_classifies_under_the_current_definition() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(ccb.category.unwrap().id, "controlling_or_coercive_behaviour");
+    assert_eq!(
+        ccb.category.unwrap().id,
+        "controlling_or_coercive_behaviour"
+    );
 
     app.stop().await;
 }

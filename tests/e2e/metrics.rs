@@ -202,33 +202,42 @@ async fn load_crimes(police: &Agency) {
     for i in 0..6 {
         let v = person(&format!("W{i}"), pb::Sex::Female, 30);
         let s = person(&format!("SW{i}"), pb::Sex::Male, 35);
-        records.push(in_incident(crime(
-            &police.id,
-            &format!("w{i}-rape"),
-            MET,
-            "2025-02-01",
-            "19C",
-            &v,
-            &s,
-        ), &format!("INC-W{i}")));
-        records.push(in_incident(crime(
-            &police.id,
-            &format!("w{i}-stalk"),
-            MET,
-            "2025-02-03",
-            "8Q",
-            &v,
-            &s,
-        ), &format!("INC-W{i}")));
-        records.push(in_incident(crime(
-            &police.id,
-            &format!("w{i}-harass"),
-            MET,
-            "2025-02-05",
-            "8L",
-            &v,
-            &s,
-        ), &format!("INC-W{i}")));
+        records.push(in_incident(
+            crime(
+                &police.id,
+                &format!("w{i}-rape"),
+                MET,
+                "2025-02-01",
+                "19C",
+                &v,
+                &s,
+            ),
+            &format!("INC-W{i}"),
+        ));
+        records.push(in_incident(
+            crime(
+                &police.id,
+                &format!("w{i}-stalk"),
+                MET,
+                "2025-02-03",
+                "8Q",
+                &v,
+                &s,
+            ),
+            &format!("INC-W{i}"),
+        ));
+        records.push(in_incident(
+            crime(
+                &police.id,
+                &format!("w{i}-harass"),
+                MET,
+                "2025-02-05",
+                "8L",
+                &v,
+                &s,
+            ),
+            &format!("INC-W{i}"),
+        ));
     }
     for i in 0..6 {
         let v = person(&format!("M{i}"), pb::Sex::Male, 40);
@@ -358,7 +367,10 @@ async fn scopes_and_counting_rules(backend: Backend) {
         .into_inner()
         .table
         .unwrap();
-    assert_eq!(total(&table), (28.0, pb::DisclosureStatus::ExactNotForRelease));
+    assert_eq!(
+        total(&table),
+        (28.0, pb::DisclosureStatus::ExactNotForRelease)
+    );
     let cells: BTreeMap<String, (f64, i32)> = table
         .rows
         .iter()
@@ -369,7 +381,10 @@ async fn scopes_and_counting_rules(backend: Backend) {
             )
         })
         .collect();
-    assert_eq!(cells["rape"], (7.0, pb::DisclosureStatus::ExactNotForRelease as i32));
+    assert_eq!(
+        cells["rape"],
+        (7.0, pb::DisclosureStatus::ExactNotForRelease as i32)
+    );
     assert_eq!(
         cells["domestic_abuse"],
         (5.0, pb::DisclosureStatus::ExactNotForRelease as i32)
@@ -701,7 +716,11 @@ async fn small_counts_are_suppressed_and_agencies_read_only_their_own_areas() {
         .unwrap();
     assert_eq!(total(&t), (23.0, pb::DisclosureStatus::ExactNotForRelease));
     assert_eq!(t.rounding_base, 0);
-    assert!(t.notes.iter().any(|n| n.contains("rounding_base was ignored")));
+    assert!(
+        t.notes
+            .iter()
+            .any(|n| n.contains("rounding_base was ignored"))
+    );
 
     // Suppression is for the fixed publication tables only: asking for it on the flexible path
     // is refused, naming the field and the way to the tables.
@@ -750,7 +769,12 @@ async fn small_counts_are_suppressed_and_agencies_read_only_their_own_areas() {
     };
     let city_cell = cell(CITY, "domestic_abuse");
     assert_eq!(
-        (city_cell.value, city_cell.base, city_cell.status(), city_cell.symbol()),
+        (
+            city_cell.value,
+            city_cell.base,
+            city_cell.status(),
+            city_cell.symbol()
+        ),
         (
             0.0,
             0,
@@ -787,7 +811,11 @@ async fn small_counts_are_suppressed_and_agencies_read_only_their_own_areas() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
-    assert!(e.message().starts_with("financial_year:"), "{}", e.message());
+    assert!(
+        e.message().starts_with("financial_year:"),
+        "{}",
+        e.message()
+    );
     let e = central
         .metrics()
         .get_publication_table(pb::GetPublicationTableRequest {

@@ -60,9 +60,14 @@ fn intended_action(rpc: &str) -> Action {
         ("vawg.v1.IngestService", "SubmitBatch" | "StreamRecords" | "RetractRecord") => {
             Action::Submit
         }
-        ("vawg.v1.MetricsService", "ListMetrics" | "QueryMetric" | "CompareDefinitions" | "ListPublicationTables" | "GetPublicationTable") => {
-            Action::ReadAggregates
-        }
+        (
+            "vawg.v1.MetricsService",
+            "ListMetrics"
+            | "QueryMetric"
+            | "CompareDefinitions"
+            | "ListPublicationTables"
+            | "GetPublicationTable",
+        ) => Action::ReadAggregates,
         ("vawg.v1.ExchangeService", "RequestRecords") => Action::ReadRecords,
         ("vawg.v1.ExchangeService", "Subscribe" | "Acknowledge" | "RegisterSealingKey") => {
             Action::ReceiveNotifications

@@ -166,7 +166,13 @@ pub fn profile_part(subtype: &str, i: usize) -> &str {
 /// The profile sub-type of a crime record: its suspect, the relationship, and the victim's
 /// sexual orientation and gender identity.
 fn offence_profile(r: &FactRecord) -> String {
-    let known = |s: &str| if s.is_empty() { "NOT_KNOWN".to_string() } else { s.to_string() };
+    let known = |s: &str| {
+        if s.is_empty() {
+            "NOT_KNOWN".to_string()
+        } else {
+            s.to_string()
+        }
+    };
     let relationship = match &r.event {
         Event::CrimeRecorded(c) => c.relationship().as_str_name(),
         _ => "",
@@ -519,7 +525,9 @@ fn crimes(records: &[FactRecord]) -> Vec<&FactRecord> {
 /// sub-type of `recorded_crimes`: `FLAGGED` when any record carries the force's
 /// domestic-abuse flag (the ONS's "domestic abuse-related"); else `RELATIONSHIP_ONLY` when any
 /// names a partner, ex-partner or family member; else `NOT_DOMESTIC`.
-pub fn domestic_context<'a>(crimes: impl IntoIterator<Item = &'a pb::CrimeRecorded>) -> &'static str {
+pub fn domestic_context<'a>(
+    crimes: impl IntoIterator<Item = &'a pb::CrimeRecorded>,
+) -> &'static str {
     let mut relationship = false;
     for c in crimes {
         if c.domestic_abuse_flag {
@@ -527,7 +535,9 @@ pub fn domestic_context<'a>(crimes: impl IntoIterator<Item = &'a pb::CrimeRecord
         }
         relationship |= matches!(
             c.relationship(),
-            pb::Relationship::Partner | pb::Relationship::ExPartner | pb::Relationship::FamilyMember
+            pb::Relationship::Partner
+                | pb::Relationship::ExPartner
+                | pb::Relationship::FamilyMember
         );
     }
     if relationship {

@@ -494,10 +494,16 @@ mod tests {
             ]
         );
         let plain = ControlledCube::control(
-            cube.cells.iter().filter(|(k, _)| !k.contains(&TOTAL.to_string())).map(|(k, v)| (k.clone(), v.0)),
+            cube.cells
+                .iter()
+                .filter(|(k, _)| !k.contains(&TOTAL.to_string()))
+                .map(|(k, v)| (k.clone(), v.0)),
             DisclosureRules::default(),
         );
-        assert!(withheld(&plain).contains(&k(&["Q1", "rape"])), "the old choice");
+        assert!(
+            withheld(&plain).contains(&k(&["Q1", "rape"])),
+            "the old choice"
+        );
     }
 
     #[test]

@@ -262,45 +262,58 @@ pub async fn run(command: MetricsCommand) -> anyhow::Result<()> {
                 }
             }
         }
-        MetricsCommand::Publications { connect } => {
-            let client = connect.connect().await?;
-            let list = client
-                .metrics()
-                .list_publication_tables(pb::ListPublicationTablesRequest {})
-                .await?
-                .into_inner();
-            let mut rows = vec![vec!["id".to_string(), "title".to_string()]];
-            rows.extend(list.tables.into_iter().map(|t| vec![t.id, t.title]));
-            print!("{}", report::align(&rows));
-        }
+        MetricsCommand::Publications { connect } => list_publications(connect).await?,
         MetricsCommand::Publication {
             connect,
             table,
             year,
             format,
-        } => {
-            let client = connect.connect().await?;
-            let response = client
-                .metrics()
-                .get_publication_table(pb::GetPublicationTableRequest {
-                    table_id: table,
-                    financial_year: year,
-                })
-                .await?
-                .into_inner();
-            let publication = response.publication.unwrap_or_default();
-            if format == Format::Table {
-                println!("  {}", publication.title);
-            }
-            print!(
-                "{}",
-                report::render(
-                    &response.table.unwrap_or_default(),
-                    pb::MetricUnit::Count,
-                    format
-                )
-            );
-        }
+        } => publication(connect, table, year, format).await?,
     }
+    Ok(())
+}
+
+/// `metrics publications`: the fixed publication tables.
+async fn list_publications(connect: ConnectArgs) -> anyhow::Result<()> {
+    let client = connect.connect().await?;
+    let list = client
+        .metrics()
+        .list_publication_tables(pb::ListPublicationTablesRequest {})
+        .await?
+        .into_inner();
+    let mut rows = vec![vec!["id".to_string(), "title".to_string()]];
+    rows.extend(list.tables.into_iter().map(|t| vec![t.id, t.title]));
+    print!("{}", report::align(&rows));
+    Ok(())
+}
+
+/// `metrics publication`: one fixed publication table for one financial year.
+async fn publication(
+    connect: ConnectArgs,
+    table: String,
+    year: String,
+    format: Format,
+) -> anyhow::Result<()> {
+    let client = connect.connect().await?;
+    let response = client
+        .metrics()
+        .get_publication_table(pb::GetPublicationTableRequest {
+            table_id: table,
+            financial_year: year,
+        })
+        .await?
+        .into_inner();
+    let publication = response.publication.unwrap_or_default();
+    if format == Format::Table {
+        println!("  {}", publication.title);
+    }
+    print!(
+        "{}",
+        report::render(
+            &response.table.unwrap_or_default(),
+            pb::MetricUnit::Count,
+            format
+        )
+    );
     Ok(())
 }

@@ -23,7 +23,9 @@ pub enum MetricsError {
     #[error("metric '{0}' is not in the catalogue")]
     UnknownMetric(String),
     /// The publication table does not exist.
-    #[error("publication table '{0}' is not one of the fixed publication tables (ListPublicationTables)")]
+    #[error(
+        "publication table '{0}' is not one of the fixed publication tables (ListPublicationTables)"
+    )]
     UnknownPublication(String),
     /// The caller may not read what it asked for.
     #[error("{0}")]

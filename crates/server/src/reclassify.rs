@@ -17,7 +17,10 @@ const BATCH: i64 = 2_000;
 /// Reclassifies every current record not under `definition`; returns how many were
 /// reclassified and how many could not be (their code is not in the definition: they keep their
 /// old classification, and a warning names how many).
-pub async fn reclassify_stored(store: &Store, definition: &Definition) -> anyhow::Result<(u64, u64)> {
+pub async fn reclassify_stored(
+    store: &Store,
+    definition: &Definition,
+) -> anyhow::Result<(u64, u64)> {
     let (mut done, mut failed, mut after) = (0u64, 0u64, 0i64);
     loop {
         let batch = store

@@ -151,9 +151,17 @@ fn closed_without_the_victims_support(
     };
     let one = FactValue::count(1);
     let date = outcome.event_date;
-    put(out, key("victim_does_not_support_rate:den", anchor, date, "", 0), one);
+    put(
+        out,
+        key("victim_does_not_support_rate:den", anchor, date, "", 0),
+        one,
+    );
     if matches!(outcome_type, 14 | 16) {
-        put(out, key("victim_does_not_support_rate:num", anchor, date, "", 0), one);
+        put(
+            out,
+            key("victim_does_not_support_rate:num", anchor, date, "", 0),
+            one,
+        );
     }
 }
 

@@ -57,7 +57,10 @@ pub(super) fn victim_contributions(
         .map(|rule| counting::picked(&offences, *rule))
         .collect();
     let flag = |rule: CountingRule, i: usize| -> i64 {
-        let at = CountingRule::ALL.iter().position(|r| *r == rule).expect("a rule");
+        let at = CountingRule::ALL
+            .iter()
+            .position(|r| *r == rule)
+            .expect("a rule");
         picks[at][i] as i64
     };
     for (i, o) in offences.iter().enumerate() {
@@ -66,7 +69,13 @@ pub(super) fn victim_contributions(
             Event::CrimeRecorded(c) => Some(c),
             _ => None,
         });
-        let mut k = key("recorded_crimes", first, o.date, domestic_context(events), 0);
+        let mut k = key(
+            "recorded_crimes",
+            first,
+            o.date,
+            domestic_context(events),
+            0,
+        );
         k.category = o.category.clone();
         let unit = i64::from(secret.unit_key(&o.key));
         let (n_principal, n_coc, n_rel) = (
@@ -144,7 +153,11 @@ fn people_supported(
         .filter(|r| r.kind() == EventKind::SupportProvided && !r.category.is_empty())
     {
         let d = r.event_date;
-        let fy = if d.month() >= 4 { d.year() } else { d.year() - 1 };
+        let fy = if d.month() >= 4 {
+            d.year()
+        } else {
+            d.year() - 1
+        };
         let e = first.entry(fy).or_insert(r);
         if (r.event_date, &r.unit) < (e.event_date, &e.unit) {
             *e = r;

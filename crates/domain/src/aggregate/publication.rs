@@ -33,8 +33,7 @@ pub const DEFAULT_PUBLICATIONS_FILE: &str = "deploy/metrics/publications.toml";
 ///
 /// Panics if the embedded file is invalid; a unit test rules that out.
 pub static PUBLICATIONS: LazyLock<Vec<PublicationTable>> = LazyLock::new(|| {
-    parse(DEFAULT_PUBLICATIONS_TOML)
-        .unwrap_or_else(|e| panic!("{DEFAULT_PUBLICATIONS_FILE}: {e}"))
+    parse(DEFAULT_PUBLICATIONS_TOML).unwrap_or_else(|e| panic!("{DEFAULT_PUBLICATIONS_FILE}: {e}"))
 });
 
 /// One fixed publication table.
@@ -137,7 +136,9 @@ fn rule_pb(r: CountingRule) -> pb::CountingRule {
     match r {
         CountingRule::AllOffences => pb::CountingRule::AllOffences,
         CountingRule::PrincipalCrime => pb::CountingRule::PrincipalCrime,
-        CountingRule::PrincipalPlusCourseOfConduct => pb::CountingRule::PrincipalPlusCourseOfConduct,
+        CountingRule::PrincipalPlusCourseOfConduct => {
+            pb::CountingRule::PrincipalPlusCourseOfConduct
+        }
         CountingRule::OnePerRelationship => pb::CountingRule::OnePerRelationship,
     }
 }
@@ -217,7 +218,10 @@ pub fn parse(text: &str) -> Result<Vec<PublicationTable>, String> {
                 return Err(at("breakdowns", "at most two besides time".into()));
             }
             if breakdowns.contains(&pb::Breakdown::Subtype) && def.subtype.is_none() {
-                return Err(at("breakdowns", format!("metric '{}' has no sub-type", def.id)));
+                return Err(at(
+                    "breakdowns",
+                    format!("metric '{}' has no sub-type", def.id),
+                ));
             }
             Ok(PublicationTable {
                 id: t.id.clone(),
@@ -264,7 +268,15 @@ mod tests {
     fn financial_years_are_written_as_published() {
         assert_eq!(financial_year_start("2024-25"), Some(2024));
         assert_eq!(financial_year_start("1999-00"), Some(1999));
-        for bad in ["2024-26", "2024/25", "24-25", "2024-2025", "2024-2x", "", "-"] {
+        for bad in [
+            "2024-26",
+            "2024/25",
+            "24-25",
+            "2024-2025",
+            "2024-2x",
+            "",
+            "-",
+        ] {
             assert_eq!(financial_year_start(bad), None, "{bad}");
         }
     }

@@ -48,7 +48,13 @@ pub(super) fn contributions(r: &FactRecord, out: &mut Contributions) {
             }
             Event::SupportProvided(s) => put(
                 out,
-                key("people_supported", r, r.event_date, s.service_type().as_str_name(), 0),
+                key(
+                    "people_supported",
+                    r,
+                    r.event_date,
+                    s.service_type().as_str_name(),
+                    0,
+                ),
                 FactValue::count(1),
             ),
             _ => {}

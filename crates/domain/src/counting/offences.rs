@@ -100,7 +100,11 @@ pub fn offences(records: &[CrimeRecord]) -> Vec<Offence> {
                 category: worst.category.clone(),
                 harm_rank: worst.harm_rank,
                 course_of_conduct: worst.course_of_conduct,
-                date: idx.iter().map(|i| records[*i].date).min().expect("non-empty"),
+                date: idx
+                    .iter()
+                    .map(|i| records[*i].date)
+                    .min()
+                    .expect("non-empty"),
                 suspects: idx
                     .iter()
                     .filter_map(|i| records[*i].suspect.clone())
@@ -120,7 +124,8 @@ pub fn picked(offences: &[Offence], rule: CountingRule) -> Vec<bool> {
         CountingRule::AllOffences => vec![true; offences.len()],
         CountingRule::PrincipalCrime => per_group(offences, |group| vec![most_serious(group)]),
         CountingRule::PrincipalPlusCourseOfConduct => per_group(offences, |group| {
-            let (coc, other): (Vec<_>, Vec<_>) = group.iter().partition(|(_, o)| o.course_of_conduct);
+            let (coc, other): (Vec<_>, Vec<_>) =
+                group.iter().partition(|(_, o)| o.course_of_conduct);
             [other, coc]
                 .into_iter()
                 .filter(|part| !part.is_empty())
@@ -141,10 +146,7 @@ fn most_serious(group: &[(usize, &Offence)]) -> usize {
 }
 
 /// Applies `pick` to each group (one victim, one incident).
-fn per_group(
-    offences: &[Offence],
-    pick: impl Fn(&[(usize, &Offence)]) -> Vec<usize>,
-) -> Vec<bool> {
+fn per_group(offences: &[Offence], pick: impl Fn(&[(usize, &Offence)]) -> Vec<usize>) -> Vec<bool> {
     let mut groups: BTreeMap<(&str, &str), Vec<(usize, &Offence)>> = BTreeMap::new();
     for (i, o) in offences.iter().enumerate() {
         groups

@@ -41,8 +41,12 @@ impl Definition {
     ) -> Result<RecordClassification<'_>, ClassifyError> {
         let (matched, category, context) = match event {
             Event::CrimeRecorded(crime) => {
-                let f =
-                    self.classify_in_context(scheme, code, agency_kind, CrimeContext::of_crime(crime))?;
+                let f = self.classify_in_context(
+                    scheme,
+                    code,
+                    agency_kind,
+                    CrimeContext::of_crime(crime),
+                )?;
                 let context = match f.matched.target {
                     Target::Context(x) => Some(x.id.clone()),
                     Target::Category(_) => None,
@@ -86,21 +90,53 @@ mod tests {
         let d = set.current();
         let id = |c: &RecordClassification| c.category.map(|c| c.id.clone());
         let stranger = d
-            .classify_record("HO_OFFENCE", "1", None, &crime(false, pb::Relationship::Stranger))
+            .classify_record(
+                "HO_OFFENCE",
+                "1",
+                None,
+                &crime(false, pb::Relationship::Stranger),
+            )
             .unwrap();
-        assert_eq!((id(&stranger), stranger.context.as_deref()), (None, Some("homicide")));
+        assert_eq!(
+            (id(&stranger), stranger.context.as_deref()),
+            (None, Some("homicide"))
+        );
         let partner = d
-            .classify_record("HO_OFFENCE", "004/01", None, &crime(false, pb::Relationship::Partner))
+            .classify_record(
+                "HO_OFFENCE",
+                "004/01",
+                None,
+                &crime(false, pb::Relationship::Partner),
+            )
             .unwrap();
-        assert_eq!((id(&partner), partner.code.as_str()), (Some("domestic_homicide".into()), "4/1"));
+        assert_eq!(
+            (id(&partner), partner.code.as_str()),
+            (Some("domestic_homicide".into()), "4/1")
+        );
         let referral = d
-            .classify_record("HO_OFFENCE", "8N", None, &Event::CpsReferral(Default::default()))
+            .classify_record(
+                "HO_OFFENCE",
+                "8N",
+                None,
+                &Event::CpsReferral(Default::default()),
+            )
             .unwrap();
-        assert_eq!((id(&referral), referral.context.as_deref()), (None, Some("violence_against_the_person")));
+        assert_eq!(
+            (id(&referral), referral.context.as_deref()),
+            (None, Some("violence_against_the_person"))
+        );
         let marac = d
-            .classify_record("HO_OFFENCE", "8N", None, &Event::MaracReferral(Default::default()))
+            .classify_record(
+                "HO_OFFENCE",
+                "8N",
+                None,
+                &Event::MaracReferral(Default::default()),
+            )
             .unwrap();
-        assert_eq!((id(&marac), marac.context), (Some("domestic_abuse".into()), None));
+        assert_eq!(
+            (id(&marac), marac.context),
+            (Some("domestic_abuse".into()), None)
+        );
         let ccb = d
             .classify_record(
                 "LEGISLATION",

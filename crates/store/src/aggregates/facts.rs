@@ -194,9 +194,8 @@ impl Wanted {
         let live_crime = format!("{LIVE_RECORD} AND event_kind = 'CRIME_RECORDED'");
         // A victim's entity holds their crimes and the support they were given
         // (`vawg_domain::aggregate::in_victim`).
-        let live_of_victim = format!(
-            "{LIVE_RECORD} AND event_kind IN ('CRIME_RECORDED', 'SUPPORT_PROVIDED')"
-        );
+        let live_of_victim =
+            format!("{LIVE_RECORD} AND event_kind IN ('CRIME_RECORDED', 'SUPPORT_PROVIDED')");
         let keys = Keys::Texts;
         for (column, condition, values) in [
             ("record_id", LIVE_RECORD, Keys::Ids(&unknown)),

@@ -61,7 +61,12 @@ async fn the_migration_draws_one_secret_and_keys_follow_their_unit_across_a_revi
         store.ingest("police-1", vec![revised]).await.unwrap();
         assert_eq!(
             cells(&store, "recorded_crimes").await,
-            vec![("harassment".into(), "RELATIONSHIP_ONLY".into(), 1, record_key)]
+            vec![(
+                "harassment".into(),
+                "RELATIONSHIP_ONLY".into(),
+                1,
+                record_key
+            )]
         );
         let recorded = ("harassment".into(), "1_recorded".into(), 1, case_key);
         assert_eq!(cells(&store, "attrition_funnel").await, vec![recorded]);

@@ -23,8 +23,7 @@ const VALUES: [&str; 9] = [
 pub(crate) const VALUE_COUNT: usize = VALUES.len();
 
 /// The value columns, comma-separated, in bind order.
-pub(crate) const VALUE_COLUMNS: &str =
-    "n_all, n_principal, n_principal_coc, amount, k_all, k_principal, k_principal_coc, \
+pub(crate) const VALUE_COLUMNS: &str = "n_all, n_principal, n_principal_coc, amount, k_all, k_principal, k_principal_coc, \
      n_relationship, k_relationship";
 
 /// Rows whose values all came back to zero (every contribution withdrawn) are kept by the

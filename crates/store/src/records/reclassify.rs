@@ -92,8 +92,10 @@ impl Store {
             "UPDATE records SET local_code = ?, category = ?, harm_rank = ?, \
              course_of_conduct = ?, definition_version = ?, event_detail = ? WHERE record_id = ?",
         );
-        let queue =
-            numbered(self.backend(), "INSERT INTO agg_queue (record_id) VALUES (?)");
+        let queue = numbered(
+            self.backend(),
+            "INSERT INTO agg_queue (record_id) VALUES (?)",
+        );
         dispatch_pool!(self.pool(), |p| {
             let mut tx = p.begin().await?;
             for (r, detail) in records {

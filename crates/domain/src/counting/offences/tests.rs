@@ -78,7 +78,15 @@ fn twelve_incidents_in_one_relationship_are_twelve_crimes() {
 #[test]
 fn two_crimes_in_one_incident_are_one_principal_crime() {
     let records = vec![
-        rec("F1:a", "V", "I1", Some("C1"), Some("S"), "domestic_abuse", day(1, 10)),
+        rec(
+            "F1:a",
+            "V",
+            "I1",
+            Some("C1"),
+            Some("S"),
+            "domestic_abuse",
+            day(1, 10),
+        ),
         rec("F1:b", "V", "I1", Some("C2"), Some("S"), "rape", day(1, 10)),
     ];
     let o = offences(&records);
@@ -96,8 +104,24 @@ fn two_crimes_in_one_incident_are_one_principal_crime() {
 #[test]
 fn a_crime_with_two_suspects_is_one_offence_under_every_rule() {
     let records = vec![
-        rec("F1:a1", "V", "I1", Some("C1"), Some("S1"), "domestic_abuse", day(1, 10)),
-        rec("F1:a2", "V", "I1", Some("C1"), Some("S2"), "domestic_abuse", day(1, 10)),
+        rec(
+            "F1:a1",
+            "V",
+            "I1",
+            Some("C1"),
+            Some("S1"),
+            "domestic_abuse",
+            day(1, 10),
+        ),
+        rec(
+            "F1:a2",
+            "V",
+            "I1",
+            Some("C1"),
+            Some("S2"),
+            "domestic_abuse",
+            day(1, 10),
+        ),
     ];
     let o = offences(&records);
     assert_eq!(o.len(), 1);
@@ -110,9 +134,33 @@ fn a_course_of_conduct_is_counted_beside_the_most_serious_other_offence() {
     // Stalking (rank 5, course of conduct) and an assault (rank 8) in one report: 2 under the
     // 2017/18-2023 rule, 1 (stalking) under the principal crime rule.
     let records = vec![
-        rec("F1:s", "V", "I1", Some("C1"), Some("S"), "stalking", day(2, 1)),
-        rec("F1:h", "V", "I1", Some("C2"), Some("S"), "harassment", day(2, 1)),
-        rec("F1:a", "V", "I1", Some("C3"), Some("S"), "domestic_abuse", day(2, 1)),
+        rec(
+            "F1:s",
+            "V",
+            "I1",
+            Some("C1"),
+            Some("S"),
+            "stalking",
+            day(2, 1),
+        ),
+        rec(
+            "F1:h",
+            "V",
+            "I1",
+            Some("C2"),
+            Some("S"),
+            "harassment",
+            day(2, 1),
+        ),
+        rec(
+            "F1:a",
+            "V",
+            "I1",
+            Some("C3"),
+            Some("S"),
+            "domestic_abuse",
+            day(2, 1),
+        ),
     ];
     assert_eq!(counts(&records), [3, 2, 1, 1]);
 }
@@ -121,12 +169,60 @@ fn a_course_of_conduct_is_counted_beside_the_most_serious_other_offence() {
 fn the_worked_example_of_the_counting_document() {
     // docs/counting.md §2.13, the out-of-scope r6 already left out.
     let records = vec![
-        rec("F1:r1", "V", "F1:I1", Some("C1"), Some("S1"), "domestic_abuse", day(1, 10)),
-        rec("F1:r2", "V", "F1:I1", Some("C1"), Some("S2"), "domestic_abuse", day(1, 10)),
-        rec("F1:r3", "V", "F1:I1", Some("C2"), Some("S1"), "controlling_or_coercive_behaviour", day(1, 10)),
-        rec("F1:r4", "V", "F1:I1", Some("C3"), Some("S1"), "non_fatal_strangulation", day(1, 10)),
-        rec("F1:r5", "V", "F1:I2", Some("C4"), Some("S1"), "stalking", day(3, 5)),
-        rec("F2:r7", "V", "F2:I4", Some("C6"), Some("S3"), "domestic_abuse", day(4, 2)),
+        rec(
+            "F1:r1",
+            "V",
+            "F1:I1",
+            Some("C1"),
+            Some("S1"),
+            "domestic_abuse",
+            day(1, 10),
+        ),
+        rec(
+            "F1:r2",
+            "V",
+            "F1:I1",
+            Some("C1"),
+            Some("S2"),
+            "domestic_abuse",
+            day(1, 10),
+        ),
+        rec(
+            "F1:r3",
+            "V",
+            "F1:I1",
+            Some("C2"),
+            Some("S1"),
+            "controlling_or_coercive_behaviour",
+            day(1, 10),
+        ),
+        rec(
+            "F1:r4",
+            "V",
+            "F1:I1",
+            Some("C3"),
+            Some("S1"),
+            "non_fatal_strangulation",
+            day(1, 10),
+        ),
+        rec(
+            "F1:r5",
+            "V",
+            "F1:I2",
+            Some("C4"),
+            Some("S1"),
+            "stalking",
+            day(3, 5),
+        ),
+        rec(
+            "F2:r7",
+            "V",
+            "F2:I4",
+            Some("C6"),
+            Some("S3"),
+            "domestic_abuse",
+            day(4, 2),
+        ),
     ];
     assert_eq!(counts(&records), [5, 4, 3, 2]);
     let o = offences(&records);
@@ -141,7 +237,10 @@ fn the_worked_example_of_the_counting_document() {
     };
     use chrono::Datelike;
     assert_eq!(by_month(CountingRule::AllOffences), [3, 0, 1, 1]);
-    assert_eq!(by_month(CountingRule::PrincipalPlusCourseOfConduct), [2, 0, 1, 1]);
+    assert_eq!(
+        by_month(CountingRule::PrincipalPlusCourseOfConduct),
+        [2, 0, 1, 1]
+    );
     assert_eq!(by_month(CountingRule::PrincipalCrime), [1, 0, 1, 1]);
     assert_eq!(by_month(CountingRule::OnePerRelationship), [0, 0, 1, 1]);
 }
@@ -162,7 +261,12 @@ fn ties_break_on_date_then_stable_key_never_on_input_order() {
     for records in [vec![a.clone(), b.clone()], vec![b.clone(), a.clone()]] {
         let o = offences(&records);
         let p = picked(&o, CountingRule::PrincipalCrime);
-        let kept: Vec<&str> = o.iter().zip(&p).filter(|(_, p)| **p).map(|(o, _)| o.key.as_str()).collect();
+        let kept: Vec<&str> = o
+            .iter()
+            .zip(&p)
+            .filter(|(_, p)| **p)
+            .map(|(o, _)| o.key.as_str())
+            .collect();
         assert_eq!(kept, vec!["F1:a"]);
     }
 }
@@ -183,7 +287,14 @@ const CATEGORIES: [&str; 6] = [
 /// Records over few victims, incidents, crimes and suspects, so that everything collides.
 fn records_strategy() -> impl Strategy<Value = Vec<CrimeRecord>> {
     proptest::collection::vec(
-        (0..3usize, 0..4usize, proptest::option::of(0..3usize), proptest::option::of(0..3usize), 0..6usize, 1..28u32),
+        (
+            0..3usize,
+            0..4usize,
+            proptest::option::of(0..3usize),
+            proptest::option::of(0..3usize),
+            0..6usize,
+            1..28u32,
+        ),
         0..14,
     )
     .prop_map(|rows| {

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vawg/v1/definition.proto.
  */
 export const file_vawg_v1_definition: GenFile = /*@__PURE__*/
-  fileDesc("Chh2YXdnL3YxL2RlZmluaXRpb24ucHJvdG8SB3Zhd2cudjEiZwoIQ2F0ZWdvcnkSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIRCgloYXJtX3JhbmsYAyABKA0SGQoRY291cnNlX29mX2NvbmR1Y3QYBCABKAgSEwoLZGVzY3JpcHRpb24YBSABKAkiRQoLQ29kZU1hcHBpbmcSDAoEY29kZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRITCgtjYXRlZ29yeV9pZBgDIAEoCSKCAQoGU2NoZW1lEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSKQoMYWdlbmN5X2tpbmRzGAMgAygOMhMudmF3Zy52MS5BZ2VuY3lLaW5kEg4KBnNvdXJjZRgEIAEoCRIjCgVjb2RlcxgFIAMoCzIULnZhd2cudjEuQ29kZU1hcHBpbmciwgEKCkRlZmluaXRpb24SDwoHdmVyc2lvbhgBIAEoCRINCgV0aXRsZRgCIAEoCRIlCg5lZmZlY3RpdmVfZnJvbRgDIAEoCzINLnZhd2cudjEuRGF0ZRITCgtkZXNjcmlwdGlvbhgEIAEoCRIlCgpjYXRlZ29yaWVzGAUgAygLMhEudmF3Zy52MS5DYXRlZ29yeRIgCgdzY2hlbWVzGAYgAygLMg8udmF3Zy52MS5TY2hlbWUSDwoHY3VycmVudBgHIAEoCCIYChZMaXN0RGVmaW5pdGlvbnNSZXF1ZXN0IkMKF0xpc3REZWZpbml0aW9uc1Jlc3BvbnNlEigKC2RlZmluaXRpb25zGAEgAygLMhMudmF3Zy52MS5EZWZpbml0aW9uIicKFEdldERlZmluaXRpb25SZXF1ZXN0Eg8KB3ZlcnNpb24YASABKAkiQAoVR2V0RGVmaW5pdGlvblJlc3BvbnNlEicKCmRlZmluaXRpb24YASABKAsyEy52YXdnLnYxLkRlZmluaXRpb24iQAoPQ2xhc3NpZnlSZXF1ZXN0Eg8KB3ZlcnNpb24YASABKAkSDgoGc2NoZW1lGAIgASgJEgwKBGNvZGUYAyABKAkibwoQQ2xhc3NpZnlSZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgJEiMKCGNhdGVnb3J5GAIgASgLMhEudmF3Zy52MS5DYXRlZ29yeRIlCgdtYXBwaW5nGAMgASgLMhQudmF3Zy52MS5Db2RlTWFwcGluZzL6AQoRRGVmaW5pdGlvblNlcnZpY2USVAoPTGlzdERlZmluaXRpb25zEh8udmF3Zy52MS5MaXN0RGVmaW5pdGlvbnNSZXF1ZXN0GiAudmF3Zy52MS5MaXN0RGVmaW5pdGlvbnNSZXNwb25zZRJOCg1HZXREZWZpbml0aW9uEh0udmF3Zy52MS5HZXREZWZpbml0aW9uUmVxdWVzdBoeLnZhd2cudjEuR2V0RGVmaW5pdGlvblJlc3BvbnNlEj8KCENsYXNzaWZ5EhgudmF3Zy52MS5DbGFzc2lmeVJlcXVlc3QaGS52YXdnLnYxLkNsYXNzaWZ5UmVzcG9uc2ViBnByb3RvMw", [file_vawg_v1_common]);
+  fileDesc("Chh2YXdnL3YxL2RlZmluaXRpb24ucHJvdG8SB3Zhd2cudjEiZwoIQ2F0ZWdvcnkSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIRCgloYXJtX3JhbmsYAyABKA0SGQoRY291cnNlX29mX2NvbmR1Y3QYBCABKAgSEwoLZGVzY3JpcHRpb24YBSABKAkiWQoLQ29kZU1hcHBpbmcSDAoEY29kZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRITCgtjYXRlZ29yeV9pZBgDIAEoCRISCgpjb250ZXh0X2lkGAQgASgJIogBCgdDb250ZXh0EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSHAoUZG9tZXN0aWNfY2F0ZWdvcnlfaWQYAyABKAkSIAoYbm9uX2RvbWVzdGljX2NhdGVnb3J5X2lkGAQgASgJEg4KBnNvdXJjZRgFIAEoCRITCgtkZXNjcmlwdGlvbhgGIAEoCSKUAQoGU2NoZW1lEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSKQoMYWdlbmN5X2tpbmRzGAMgAygOMhMudmF3Zy52MS5BZ2VuY3lLaW5kEg4KBnNvdXJjZRgEIAEoCRIjCgVjb2RlcxgFIAMoCzIULnZhd2cudjEuQ29kZU1hcHBpbmcSEAoIbm90YXRpb24YBiABKAki5gEKCkRlZmluaXRpb24SDwoHdmVyc2lvbhgBIAEoCRINCgV0aXRsZRgCIAEoCRIlCg5lZmZlY3RpdmVfZnJvbRgDIAEoCzINLnZhd2cudjEuRGF0ZRITCgtkZXNjcmlwdGlvbhgEIAEoCRIlCgpjYXRlZ29yaWVzGAUgAygLMhEudmF3Zy52MS5DYXRlZ29yeRIgCgdzY2hlbWVzGAYgAygLMg8udmF3Zy52MS5TY2hlbWUSDwoHY3VycmVudBgHIAEoCBIiCghjb250ZXh0cxgIIAMoCzIQLnZhd2cudjEuQ29udGV4dCIYChZMaXN0RGVmaW5pdGlvbnNSZXF1ZXN0IkMKF0xpc3REZWZpbml0aW9uc1Jlc3BvbnNlEigKC2RlZmluaXRpb25zGAEgAygLMhMudmF3Zy52MS5EZWZpbml0aW9uIicKFEdldERlZmluaXRpb25SZXF1ZXN0Eg8KB3ZlcnNpb24YASABKAkiQAoVR2V0RGVmaW5pdGlvblJlc3BvbnNlEicKCmRlZmluaXRpb24YASABKAsyEy52YXdnLnYxLkRlZmluaXRpb24iQAoPQ2xhc3NpZnlSZXF1ZXN0Eg8KB3ZlcnNpb24YASABKAkSDgoGc2NoZW1lGAIgASgJEgwKBGNvZGUYAyABKAkigAEKEENsYXNzaWZ5UmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIjCghjYXRlZ29yeRgCIAEoCzIRLnZhd2cudjEuQ2F0ZWdvcnkSJQoHbWFwcGluZxgDIAEoCzIULnZhd2cudjEuQ29kZU1hcHBpbmcSDwoHY29udGV4dBgEIAEoCTL6AQoRRGVmaW5pdGlvblNlcnZpY2USVAoPTGlzdERlZmluaXRpb25zEh8udmF3Zy52MS5MaXN0RGVmaW5pdGlvbnNSZXF1ZXN0GiAudmF3Zy52MS5MaXN0RGVmaW5pdGlvbnNSZXNwb25zZRJOCg1HZXREZWZpbml0aW9uEh0udmF3Zy52MS5HZXREZWZpbml0aW9uUmVxdWVzdBoeLnZhd2cudjEuR2V0RGVmaW5pdGlvblJlc3BvbnNlEj8KCENsYXNzaWZ5EhgudmF3Zy52MS5DbGFzc2lmeVJlcXVlc3QaGS52YXdnLnYxLkNsYXNzaWZ5UmVzcG9uc2ViBnByb3RvMw", [file_vawg_v1_common]);
 
 /**
  * A harmonised category of violence against women and girls.
@@ -68,13 +68,14 @@ export const CategorySchema: GenMessage<Category> = /*@__PURE__*/
   messageDesc(file_vawg_v1_definition, 0);
 
 /**
- * One local code and the category it maps to.
+ * One local code and the category (or context class) it maps to.
  *
  * @generated from message vawg.v1.CodeMapping
  */
 export type CodeMapping = Message<"vawg.v1.CodeMapping"> & {
   /**
-   * The local code, as the agency records it.
+   * The local code, as the agency records it: the canonical form of the scheme's notation
+   * (e.g. "4/1" for a submitted "004.01").
    *
    * @generated from field: string code = 1;
    */
@@ -88,11 +89,19 @@ export type CodeMapping = Message<"vawg.v1.CodeMapping"> & {
   description: string;
 
   /**
-   * The category id it maps to.
+   * The category id it maps to. Empty when the code maps to a context class (context_id).
    *
    * @generated from field: string category_id = 3;
    */
   categoryId: string;
+
+  /**
+   * The context class id it maps to (a Context of the definition), when its category depends on
+   * the crime's context; empty for a code with a plain category. From vawg-v2.
+   *
+   * @generated from field: string context_id = 4;
+   */
+  contextId: string;
 };
 
 /**
@@ -101,6 +110,66 @@ export type CodeMapping = Message<"vawg.v1.CodeMapping"> & {
  */
 export const CodeMappingSchema: GenMessage<CodeMapping> = /*@__PURE__*/
   messageDesc(file_vawg_v1_definition, 1);
+
+/**
+ * A context class (from vawg-v2): codes whose category depends on the crime's domestic context
+ * (docs/counting.md 2.9). A crime is domestic when the force flagged it domestic abuse-related,
+ * or, without the flag, when the suspect is a partner, ex-partner or family member; the flag wins
+ * when the two disagree.
+ *
+ * @generated from message vawg.v1.Context
+ */
+export type Context = Message<"vawg.v1.Context"> & {
+  /**
+   * Stable identifier, e.g. "violence_against_the_person", "homicide".
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Human name.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * The category id in a domestic context.
+   *
+   * @generated from field: string domestic_category_id = 3;
+   */
+  domesticCategoryId: string;
+
+  /**
+   * The category id outside a domestic context; empty = out of scope of VAWG there (the record
+   * is stored and counted in no VAWG figure).
+   *
+   * @generated from field: string non_domestic_category_id = 4;
+   */
+  nonDomesticCategoryId: string;
+
+  /**
+   * The public source of the choice made outside a domestic context.
+   *
+   * @generated from field: string source = 5;
+   */
+  source: string;
+
+  /**
+   * What the class covers.
+   *
+   * @generated from field: string description = 6;
+   */
+  description: string;
+};
+
+/**
+ * Describes the message vawg.v1.Context.
+ * Use `create(ContextSchema)` to create a new message.
+ */
+export const ContextSchema: GenMessage<Context> = /*@__PURE__*/
+  messageDesc(file_vawg_v1_definition, 2);
 
 /**
  * An agency classification scheme and its mappings.
@@ -142,6 +211,15 @@ export type Scheme = Message<"vawg.v1.Scheme"> & {
    * @generated from field: repeated vawg.v1.CodeMapping codes = 5;
    */
   codes: CodeMapping[];
+
+  /**
+   * How submitted codes are normalised before lookup: "ho_offence" ("4.1", "004/01" -> "4/1"),
+   * "icd10" ("T741" -> "T74.1"), "legislation" (case and spacing ignored; an unlisted
+   * subsection falls back to its section); empty = trimmed, case-insensitive exact match.
+   *
+   * @generated from field: string notation = 6;
+   */
+  notation: string;
 };
 
 /**
@@ -149,7 +227,7 @@ export type Scheme = Message<"vawg.v1.Scheme"> & {
  * Use `create(SchemeSchema)` to create a new message.
  */
 export const SchemeSchema: GenMessage<Scheme> = /*@__PURE__*/
-  messageDesc(file_vawg_v1_definition, 2);
+  messageDesc(file_vawg_v1_definition, 3);
 
 /**
  * One version of the common definition.
@@ -205,6 +283,13 @@ export type Definition = Message<"vawg.v1.Definition"> & {
    * @generated from field: bool current = 7;
    */
   current: boolean;
+
+  /**
+   * Context classes (from vawg-v2; none in vawg-v1).
+   *
+   * @generated from field: repeated vawg.v1.Context contexts = 8;
+   */
+  contexts: Context[];
 };
 
 /**
@@ -212,7 +297,7 @@ export type Definition = Message<"vawg.v1.Definition"> & {
  * Use `create(DefinitionSchema)` to create a new message.
  */
 export const DefinitionSchema: GenMessage<Definition> = /*@__PURE__*/
-  messageDesc(file_vawg_v1_definition, 3);
+  messageDesc(file_vawg_v1_definition, 4);
 
 /**
  * Request for ListDefinitions.
@@ -227,7 +312,7 @@ export type ListDefinitionsRequest = Message<"vawg.v1.ListDefinitionsRequest"> &
  * Use `create(ListDefinitionsRequestSchema)` to create a new message.
  */
 export const ListDefinitionsRequestSchema: GenMessage<ListDefinitionsRequest> = /*@__PURE__*/
-  messageDesc(file_vawg_v1_definition, 4);
+  messageDesc(file_vawg_v1_definition, 5);
 
 /**
  * Response of ListDefinitions.
@@ -248,7 +333,7 @@ export type ListDefinitionsResponse = Message<"vawg.v1.ListDefinitionsResponse">
  * Use `create(ListDefinitionsResponseSchema)` to create a new message.
  */
 export const ListDefinitionsResponseSchema: GenMessage<ListDefinitionsResponse> = /*@__PURE__*/
-  messageDesc(file_vawg_v1_definition, 5);
+  messageDesc(file_vawg_v1_definition, 6);
 
 /**
  * Request for GetDefinition.
@@ -269,7 +354,7 @@ export type GetDefinitionRequest = Message<"vawg.v1.GetDefinitionRequest"> & {
  * Use `create(GetDefinitionRequestSchema)` to create a new message.
  */
 export const GetDefinitionRequestSchema: GenMessage<GetDefinitionRequest> = /*@__PURE__*/
-  messageDesc(file_vawg_v1_definition, 6);
+  messageDesc(file_vawg_v1_definition, 7);
 
 /**
  * Response of GetDefinition.
@@ -290,7 +375,7 @@ export type GetDefinitionResponse = Message<"vawg.v1.GetDefinitionResponse"> & {
  * Use `create(GetDefinitionResponseSchema)` to create a new message.
  */
 export const GetDefinitionResponseSchema: GenMessage<GetDefinitionResponse> = /*@__PURE__*/
-  messageDesc(file_vawg_v1_definition, 7);
+  messageDesc(file_vawg_v1_definition, 8);
 
 /**
  * Request for Classify.
@@ -325,7 +410,7 @@ export type ClassifyRequest = Message<"vawg.v1.ClassifyRequest"> & {
  * Use `create(ClassifyRequestSchema)` to create a new message.
  */
 export const ClassifyRequestSchema: GenMessage<ClassifyRequest> = /*@__PURE__*/
-  messageDesc(file_vawg_v1_definition, 8);
+  messageDesc(file_vawg_v1_definition, 9);
 
 /**
  * Response of Classify. An unknown scheme or code is a NOT_FOUND status, never a guess.
@@ -341,18 +426,30 @@ export type ClassifyResponse = Message<"vawg.v1.ClassifyResponse"> & {
   version: string;
 
   /**
-   * The category the code maps to.
+   * The category the code maps to. When `context` is set, this is the context class's category
+   * in a domestic context only: the record's category depends on its crime's domestic-abuse flag
+   * and relationship, and is the class's non-domestic category (or none: out of scope)
+   * otherwise.
    *
    * @generated from field: vawg.v1.Category category = 2;
    */
   category?: Category | undefined;
 
   /**
-   * The mapping used.
+   * The mapping used (its code in canonical form).
    *
    * @generated from field: vawg.v1.CodeMapping mapping = 3;
    */
   mapping?: CodeMapping | undefined;
+
+  /**
+   * The context class id when the code maps to one (e.g. "violence_against_the_person"): the
+   * category depends on the crime's context (domestic-abuse flag, relationship; docs/counting.md
+   * 2.9), see `category`. Empty for a code with a plain category, in scope whatever the context.
+   *
+   * @generated from field: string context = 4;
+   */
+  context: string;
 };
 
 /**
@@ -360,7 +457,7 @@ export type ClassifyResponse = Message<"vawg.v1.ClassifyResponse"> & {
  * Use `create(ClassifyResponseSchema)` to create a new message.
  */
 export const ClassifyResponseSchema: GenMessage<ClassifyResponse> = /*@__PURE__*/
-  messageDesc(file_vawg_v1_definition, 9);
+  messageDesc(file_vawg_v1_definition, 10);
 
 /**
  * Lists definition versions and classifies local codes. Any authenticated agency may call it.
