@@ -344,10 +344,7 @@ mod tests {
         );
         assert!(!text.contains(" 20\n"), "a suppressed value leaked: {text}");
         let csv = render(&table(), pb::MetricUnit::Count, Format::Csv);
-        assert!(
-            csv.contains("2025-01,E23000002,,suppressed,0,[c]"),
-            "{csv}"
-        );
+        assert!(csv.contains("2025-01,E23000002,,suppressed,0,[c]"), "{csv}");
         assert!(
             csv.contains("2025-01,E23000001,,suppressed_secondary,0,[c]"),
             "the secondary's value and base never leave: {csv}"
