@@ -85,6 +85,23 @@ export const MARK_EXPLANATION: Record<string, string> = {
   "[low]": "Low: a non-zero value that rounds to 0 at the precision shown",
 };
 
+/** The units whose values are whole numbers: COUNT, and the counts of a named thing (people,
+ * cases, offences, records, incidents) the hub gives count metrics since the contract named
+ * them. */
+export const COUNT_UNITS: readonly MetricUnit[] = [
+  MetricUnit.COUNT,
+  MetricUnit.PERSON,
+  MetricUnit.CASE,
+  MetricUnit.OFFENCE,
+  MetricUnit.RECORD,
+  MetricUnit.INCIDENT,
+];
+
+/** Whether a unit counts something (whole numbers, shown like COUNT). */
+export function isCountUnit(unit: MetricUnit): boolean {
+  return COUNT_UNITS.includes(unit);
+}
+
 /** A value in its unit at the precision shown, "[low]" when a non-zero value shows as 0. */
 export function formatValue(value: number, unit: MetricUnit): string {
   let text: string;
@@ -106,6 +123,8 @@ export function formatValue(value: number, unit: MetricUnit): string {
       zero = pounds === 0;
       break;
     }
+    // COUNT, PERSON, CASE, OFFENCE, RECORD, INCIDENT (and any unit this dashboard predates):
+    // whole numbers.
     default: {
       const n = Math.trunc(value);
       text = n.toLocaleString("en-GB");
@@ -175,6 +194,16 @@ export function unitLabel(unit: MetricUnit): string {
       return "days";
     case MetricUnit.PENCE:
       return "£";
+    case MetricUnit.PERSON:
+      return "people";
+    case MetricUnit.CASE:
+      return "cases";
+    case MetricUnit.OFFENCE:
+      return "offences";
+    case MetricUnit.RECORD:
+      return "records";
+    case MetricUnit.INCIDENT:
+      return "incidents";
     default:
       return "count";
   }

@@ -90,8 +90,9 @@ const SCOPES: [VictimScope, string][] = [
 ];
 const RULES: [CountingRule, string][] = [
   [CountingRule.ALL_OFFENCES, "All offences"],
-  [CountingRule.PRINCIPAL_CRIME, "Principal crime"],
-  [CountingRule.PRINCIPAL_PLUS_COURSE_OF_CONDUCT, "Principal + course of conduct (2017–2023)"],
+  [CountingRule.PRINCIPAL_CRIME, "Principal crime per incident (since 2023)"],
+  [CountingRule.PRINCIPAL_PLUS_COURSE_OF_CONDUCT, "Principal + course of conduct (2017/18–2023)"],
+  [CountingRule.ONE_PER_RELATIONSHIP, "One per relationship (NAO summary)"],
 ];
 const GRAINS: [TimeGrain, string][] = [
   [TimeGrain.MONTH, "Month"],
@@ -105,16 +106,44 @@ const LEVELS: [AreaLevel, string][] = [
   [AreaLevel.INTEGRATED_CARE_BOARD, "Integrated care board"],
   [AreaLevel.ENGLAND_AND_WALES, "England and Wales"],
 ];
-const BREAKDOWN_NAMES: Record<number, string> = {
-  [Breakdown.AREA]: "Area",
-  [Breakdown.CATEGORY]: "Category",
-  [Breakdown.SEX]: "Sex",
-  [Breakdown.AGE_BAND]: "Age band",
-  [Breakdown.ETHNIC_GROUP]: "Ethnic group",
-  [Breakdown.DISABILITY]: "Disability",
-  [Breakdown.IMMIGRATION_STATUS]: "Immigration status",
-  [Breakdown.SUBTYPE]: "Sub-type",
-};
+/** Each breakdown: the dimension the hub names it in a table, and its label. */
+const BREAKDOWNS: [Breakdown, string, string][] = [
+  [Breakdown.AREA, "area", "Area"],
+  [Breakdown.CATEGORY, "category", "Category"],
+  [Breakdown.SEX, "sex", "Sex"],
+  [Breakdown.AGE_BAND, "age_band", "Age band"],
+  [Breakdown.ETHNIC_GROUP, "ethnic_group", "Ethnic group"],
+  [Breakdown.DISABILITY, "disability", "Disability"],
+  [Breakdown.IMMIGRATION_STATUS, "immigration_status", "Immigration status"],
+  [Breakdown.SUBTYPE, "subtype", "Sub-type"],
+  [Breakdown.DOMESTIC_ABUSE_RELATED, "domestic_abuse_related", "Domestic abuse-related"],
+  [Breakdown.SUSPECT_SEX, "suspect_sex", "Suspect sex"],
+  [Breakdown.SUSPECT_AGE_BAND, "suspect_age_band", "Suspect age band"],
+  [Breakdown.SUSPECT_ETHNIC_GROUP, "suspect_ethnic_group", "Suspect ethnic group"],
+  [Breakdown.RELATIONSHIP, "relationship", "Victim–suspect relationship"],
+  [Breakdown.SEXUAL_ORIENTATION, "sexual_orientation", "Victim sexual orientation"],
+  [Breakdown.GENDER_IDENTITY, "gender_identity", "Victim gender identity"],
+];
+const BREAKDOWN_NAMES: Record<number, string> = Object.fromEntries(BREAKDOWNS.map(([b, , label]) => [b, label]));
+const DIMENSION_NAMES: Record<string, string> = Object.fromEntries(BREAKDOWNS.map(([, dim, label]) => [dim, label]));
+
+/** The breakdowns by the suspect, the relationship and the victim's profile: any two combine,
+ * but none with SUBTYPE or DOMESTIC_ABUSE_RELATED (the hub refuses those pairs). */
+const PROFILE_BREAKDOWNS: readonly Breakdown[] = [
+  Breakdown.SUSPECT_SEX,
+  Breakdown.SUSPECT_AGE_BAND,
+  Breakdown.SUSPECT_ETHNIC_GROUP,
+  Breakdown.RELATIONSHIP,
+  Breakdown.SEXUAL_ORIENTATION,
+  Breakdown.GENDER_IDENTITY,
+];
+
+/** Whether two breakdowns may be asked for together. */
+export function breakdownsCombine(a: Breakdown, b: Breakdown): boolean {
+  const excluded = (x: Breakdown) => x === Breakdown.SUBTYPE || x === Breakdown.DOMESTIC_ABUSE_RELATED;
+  const profile = (x: Breakdown) => PROFILE_BREAKDOWNS.includes(x);
+  return !((profile(a) && excluded(b)) || (profile(b) && excluded(a)));
+}
 const OUTCOMES: Record<number, string> = {
   [Outcome.REPORTING]: "Reporting",
   [Outcome.JUSTICE]: "Justice",
@@ -130,6 +159,11 @@ const UNITS: Record<number, string> = {
   [MetricUnit.PROPORTION]: "Proportion",
   [MetricUnit.DAYS]: "Days",
   [MetricUnit.PENCE]: "Money (£)",
+  [MetricUnit.PERSON]: "People",
+  [MetricUnit.CASE]: "Cases",
+  [MetricUnit.OFFENCE]: "Offences",
+  [MetricUnit.RECORD]: "Records",
+  [MetricUnit.INCIDENT]: "Incidents",
 };
 
 function descriptor(ctx: Context, id: string): MetricDescriptor {
@@ -311,14 +345,21 @@ const metricView: View = {
     const level = Number(p.get("level") || AreaLevel.POLICE_FORCE_AREA) as AreaLevel;
     const scope = Number(p.get("scope") || VictimScope.ALL_VICTIMS) as VictimScope;
     const rule = Number(p.get("rule") || CountingRule.ALL_OFFENCES) as CountingRule;
-    const by1 = Number(p.get("by1") || Breakdown.CATEGORY) as Breakdown;
-    const by2 = Number(p.get("by2") || 0) as Breakdown;
+    // Only the breakdowns the metric's descriptor lists; the second only when it combines with
+    // the first (a pair the hub refuses is dropped, with a note).
+    const offered = (b: Breakdown) => b === 0 || d.breakdowns.includes(b);
+    const asked1 = Number(p.get("by1") || Breakdown.CATEGORY) as Breakdown;
+    const by1 = offered(asked1) ? asked1 : ((d.breakdowns.includes(Breakdown.CATEGORY) ? Breakdown.CATEGORY : 0) as Breakdown);
+    const asked2 = Number(p.get("by2") || 0) as Breakdown;
+    const combines = offered(asked2) && breakdownsCombine(by1, asked2);
+    const by2 = combines && asked2 !== by1 ? asked2 : (0 as Breakdown);
+    const dropped = offered(asked2) && !combines ? asked2 : 0;
     const category = p.get("category") || "";
     const areas = (p.get("areas") || "").split(",").map((a) => a.trim()).filter(Boolean);
     const statistic = p.get("statistic") || "";
-    const breakdownOptions: [string, string][] = [
+    const breakdownOptions = (filter: (b: Breakdown) => boolean): [string, string][] => [
       ["0", "None"],
-      ...d.breakdowns.map((b): [string, string] => [String(b), BREAKDOWN_NAMES[b] ?? String(b)]),
+      ...d.breakdowns.filter(filter).map((b): [string, string] => [String(b), BREAKDOWN_NAMES[b] ?? titleCase(Breakdown[b]?.toLowerCase() ?? String(b))]),
     ];
     const stats = d.statistics.filter((s) => s !== "count");
     root.append(
@@ -328,14 +369,20 @@ const metricView: View = {
         select("Victim scope", "scope", SCOPES.map(([v, t]) => [String(v), t]), String(scope), !d.countingRuleApplies),
         select("Counting rule", "rule", RULES.map(([v, t]) => [String(v), t]), String(rule), !d.countingRuleApplies),
         select("Area level", "level", LEVELS.map(([v, t]) => [String(v), t]), String(level)),
-        select("Break down by", "by1", breakdownOptions, String(by1)),
-        select("and by", "by2", breakdownOptions, String(by2)),
+        select("Break down by", "by1", breakdownOptions(() => true), String(by1)),
+        select("and by", "by2", breakdownOptions((b) => b !== by1 && breakdownsCombine(by1, b)), String(by2)),
         select("Category", "category", [["", "All categories"], ...ctx.categories.map((c): [string, string] => [c.id, c.name])], category),
         input("Areas (GSS codes, comma-separated)", "areas", "text", areas.join(","), "Empty: every area you may read."),
         stats.length > 1 ? select("Statistic", "statistic", stats.map((s): [string, string] => [s, s]), statistic || stats[0] || "") : null,
       ].filter((x): x is HTMLElement => x !== null)),
       el("p", { class: "description" }, d.description),
     );
+    if (dropped) {
+      root.append(
+        el("p", { class: "note", "data-testid": "breakdown-dropped" },
+          `${BREAKDOWN_NAMES[dropped] ?? "That breakdown"} does not combine with ${BREAKDOWN_NAMES[by1] ?? "the first breakdown"}: broken down by ${BREAKDOWN_NAMES[by1] ?? "the first"} only.`),
+      );
+    }
     const breakdowns = [by1, by2].filter((b, i, all) => b !== 0 && all.indexOf(b) === i);
     const t = await query(ctx, baseQuery(ctx, metricId, {
       grain,
@@ -362,7 +409,7 @@ const metricView: View = {
       }, "metric-chart"),
     );
     if (hidden) root.append(el("p", { class: "note" }, `The chart shows the 8 largest of ${series.length + hidden} series; the table has them all.`));
-    const header = t.dimensions.map(titleCase).concat(["Value"]);
+    const header = t.dimensions.map((n) => DIMENSION_NAMES[n] ?? titleCase(n)).concat(["Value"]);
     const rows: TableCell[][] = t.rows.map((r) => [
       ...r.dimensions.map((dv, i) => (i === 0 ? dv.value : dv.label || dv.value)),
       num(cellText(r.cell, unit)),
@@ -401,7 +448,7 @@ function grainName(g: TimeGrain): string {
   return (GRAINS.find(([v]) => v === g)?.[1] ?? "period").toLowerCase();
 }
 
-/** One metric under the three victim scopes × three counting rules, side by side. */
+/** One metric under the three victim scopes × four counting rules (twelve variants), side by side. */
 const compareView: View = {
   id: "compare",
   title: "Definition comparison",

@@ -299,6 +299,14 @@ describe("dashboard in headless Chromium against a hub with synthetic data", { t
       .map((l) => l.trim().split(/\s{2,}/)[1]);
     assert.equal(rows.length, listed.length, "one row per metric of ListMetrics");
     assert.deepEqual(rows.map((r) => r[0]).sort(), [...listed].sort());
+    // Units as ListMetrics gives them: count metrics now name what they count (people, cases,
+    // offences, records, incidents).
+    const UNIT_NAMES = { count: "Count", proportion: "Proportion", days: "Days", pence: "Money (£)", person: "People", case: "Cases", offence: "Offences", record: "Records", incident: "Incidents" };
+    const units = new Map(
+      cli(["list"]).split("\n").slice(2).filter((l) => l.trim()).map((l) => l.trim().split(/\s{2,}/)).map(([, title, unit]) => [title, unit]),
+    );
+    for (const r of rows) assert.equal(r[2], UNIT_NAMES[units.get(r[0])], `unit of ${r[0]} (${units.get(r[0])})`);
+    assert.ok([...units.values()].some((u) => ["person", "case", "offence", "record", "incident"].includes(u)), "the hub names count units");
     const csv = await exportCsv();
     assert.equal(csv.rows.length, listed.length);
     assert.match(csv.name, /^vawg-catalogue-/);
@@ -330,6 +338,49 @@ describe("dashboard in headless Chromium against a hub with synthetic data", { t
     assert.equal(await canvas.getAttribute("role"), "img");
     assert.match(await canvas.getAttribute("aria-label"), /Recorded VAWG crimes.*table/);
     await screenshot("02-metric-explorer");
+  });
+
+  test("metric explorer: the breakdowns each metric's descriptor lists, with the hub's labels", async () => {
+    const options = (name) => page.$$eval(`#view select[name="${name}"] option`, (os) => os.map((o) => o.textContent.trim()));
+    // recorded_crimes lists the domestic context and the suspect and victim profile breakdowns.
+    await open("#/metric?metric=recorded_crimes&grain=4&level=1&rule=4&by1=9&by2=0", "metric");
+    const by1 = await options("by1");
+    for (const name of ["Domestic abuse-related", "Suspect sex", "Suspect age band", "Suspect ethnic group", "Victim–suspect relationship", "Victim sexual orientation", "Victim gender identity"]) {
+      assert.ok(by1.includes(name), `recorded_crimes offers "${name}": ${by1}`);
+    }
+    assert.ok((await options("rule")).includes("One per relationship (NAO summary)"));
+    const api = apiQuery("recorded_crimes", ["--by", "domestic-abuse-related", "--rule", "one-per-relationship"]);
+    const csv = await exportCsv();
+    assert.deepEqual(csv.header.slice(0, 2), ["period", "domestic_abuse_related"]);
+    assertCsvMatches(csv, api, ["period", "domestic_abuse_related"]);
+    const values = new Set(api.rows.map((r) => r.dimensions.domestic_abuse_related));
+    assert.ok([...values].every((v) => ["FLAGGED", "RELATIONSHIP_ONLY", "NOT_DOMESTIC"].includes(v)), [...values].join());
+    const rows = await tableRows("metric-table");
+    const header = await page.$$eval('[data-testid="metric-table"] thead th', (ths) => ths.map((t) => t.textContent.trim()));
+    assert.deepEqual(header, ["Period", "Domestic abuse-related", "Value"]);
+    const labels = new Set(rows.slice(0, api.rows.length).map((r) => r[1]));
+    assert.ok([...labels].every((l) => ["Flagged", "Relationship only", "Not domestic"].includes(l)), `readable labels: ${[...labels]}`);
+    rows.slice(0, api.rows.length).forEach((r, i) => assert.equal(r[r.length - 1], shown(api.rows[i], "count"), `row ${r.slice(0, 2)}`));
+
+    // Two profile breakdowns combine; with one of them, the second picker leaves out the sub-type
+    // and the domestic context (the hub refuses those pairs).
+    await open("#/metric?metric=recorded_crimes&grain=4&level=1&by1=10&by2=13", "metric");
+    const by2 = await options("by2");
+    assert.ok(by2.includes("Victim–suspect relationship") && !by2.includes("Domestic abuse-related") && !by2.includes("Sub-type"), `${by2}`);
+    const pair = apiQuery("recorded_crimes", ["--by", "suspect-sex", "--by", "relationship"]);
+    const pairCsv = await exportCsv();
+    assert.deepEqual(pairCsv.header.slice(0, 3), ["period", "suspect_sex", "relationship"]);
+    assertCsvMatches(pairCsv, pair, ["period", "suspect_sex", "relationship"]);
+    // A pair the hub refuses is not asked for: the view says so and shows the first alone.
+    await open("#/metric?metric=recorded_crimes&grain=4&level=1&by1=10&by2=9", "metric");
+    assert.match(await page.textContent('[data-testid="breakdown-dropped"]'), /Domestic abuse-related does not combine with Suspect sex/);
+    assert.deepEqual((await exportCsv()).header.slice(0, 2), ["period", "suspect_sex"]);
+    await screenshot("02b-metric-explorer-new-breakdowns");
+
+    // A metric whose descriptor lists none of them offers none of them.
+    await open("#/metric?metric=charge_rate&grain=4&level=1&by1=1&by2=0", "metric");
+    const chargeBy = await options("by1");
+    assert.ok(!chargeBy.includes("Suspect sex") && !chargeBy.includes("Domestic abuse-related"), `${chargeBy}`);
   });
 
   test("exact figures, the central team's default, are marked not for release on the page and in the export", async () => {
@@ -405,17 +456,17 @@ describe("dashboard in headless Chromium against a hub with synthetic data", { t
     }
   });
 
-  test("definition comparison: three scopes × three rules match CompareDefinitions", async () => {
+  test("definition comparison: three scopes × four rules match CompareDefinitions", async () => {
     await open("#/compare?metric=recorded_crimes", "compare");
     const docs = cli(["compare", "--metric", "recorded_crimes", "--from", FROM, "--to", TO, "--format", "json"])
       .split(/\n(?=\{)/)
       .map((d) => JSON.parse(d));
-    assert.equal(docs.length, 9);
+    assert.equal(docs.length, 12);
     await assertBanner(true);
     await assertNoStaleMarks();
     const csv = await exportCsv();
     assert.ok(csv.comments[0]?.startsWith(CSV_COMMENT));
-    assert.equal(csv.rows.length, 9);
+    assert.equal(csv.rows.length, 12);
     const totalAt = csv.header.indexOf("total");
     csv.rows.forEach((row, i) => {
       const total = docs[i].totals[0];
@@ -423,9 +474,31 @@ describe("dashboard in headless Chromium against a hub with synthetic data", { t
       assert.equal(row[totalAt] === "" ? null : Number(row[totalAt]), total.value, `variant ${row[0]} ${row[1]}`);
       assert.equal(row[csv.header.indexOf("symbol")], total.symbol, `variant ${row[0]} ${row[1]}`);
     });
+    // The variants in the hub's order (`vawg-hub metrics compare`'s table: scope, rule, total).
+    const variants = cli(["compare", "--metric", "recorded_crimes", "--from", FROM, "--to", TO])
+      .split("\n")
+      .slice(2)
+      .filter((l) => l.trim())
+      .map((l) => l.trim().split(/\s{2,}/).slice(0, 2));
+    assert.equal(variants.length, 12);
+    assert.deepEqual(csv.rows.map((r) => r.slice(0, 2)), variants, "scope and rule of each variant");
+    const rules = [...new Set(csv.rows.map((r) => r[1]))];
+    assert.deepEqual(rules, ["ALL_OFFENCES", "PRINCIPAL_CRIME", "PRINCIPAL_PLUS_COURSE_OF_CONDUCT", "ONE_PER_RELATIONSHIP"]);
+    assert.equal(csv.rows.filter((r) => r[1] === "ONE_PER_RELATIONSHIP").length, 3, "ONE_PER_RELATIONSHIP under each scope");
     const grid = await tableRows("compare-grid");
     assert.equal(grid.length, 3);
-    assert.ok(grid.every((r) => r.length === 4));
+    assert.ok(grid.every((r) => r.length === 5), "a column per counting rule");
+    const columns = await page.$$eval('[data-testid="compare-grid"] thead th', (ths) => ths.map((t) => t.textContent.trim()));
+    assert.deepEqual(columns, [
+      "Victim scope",
+      "All offences",
+      "Principal crime per incident (since 2023)",
+      "Principal + course of conduct (2017/18–2023)",
+      "One per relationship (NAO summary)",
+    ]);
+    const detail = await tableRows("compare-detail");
+    assert.equal(detail.length, 12, "a row per variant");
+    assert.equal(detail.filter((r) => r[0].endsWith("/ One per relationship (NAO summary)")).length, 3);
     await screenshot("04-definition-comparison");
   });
 

@@ -124,6 +124,26 @@ describe("cell text", () => {
     assert.equal(f.cellText(cell(0.125, "EXACT_NOT_FOR_RELEASE", "UNSPECIFIED", 400), f.MetricUnit.PROPORTION), "12.5%");
     assert.equal(f.cellText(cell(123456, "RELEASED"), f.MetricUnit.PENCE), "£1,235");
   });
+
+  test("the named count units (people, cases, offences, records, incidents) are whole numbers, like COUNT", () => {
+    for (const u of ["PERSON", "CASE", "OFFENCE", "RECORD", "INCIDENT"]) {
+      const unit = f.MetricUnit[u];
+      assert.ok(f.isCountUnit(unit), u);
+      assert.equal(f.cellText(cell(12345, "PERTURBED"), unit), "12,345", u);
+      assert.equal(f.cellText(cell(0, "PERTURBED"), unit), "0", u);
+      assert.equal(f.cellText(cell(0.5, "PERTURBED", "LOW"), unit), "[low]", u);
+      assert.equal(f.cellText(cell(7, "PERTURBED", "LOW_RELIABILITY"), unit), "7 [u]", u);
+      assert.equal(f.cellText(cell(0, "SUPPRESSED_PRIMARY", "CONFIDENTIAL"), unit), "[c]", u);
+      assert.equal(f.formatValue(1234.9, unit), f.formatValue(1234.9, f.MetricUnit.COUNT), u);
+      assert.equal(f.plotValue(cell(42, "EXACT_NOT_FOR_RELEASE"), unit), 42, u);
+    }
+    assert.ok(f.isCountUnit(f.MetricUnit.COUNT));
+    assert.ok(!f.isCountUnit(f.MetricUnit.PROPORTION));
+    assert.deepEqual(
+      ["COUNT", "PERSON", "CASE", "OFFENCE", "RECORD", "INCIDENT"].map((u) => f.unitLabel(f.MetricUnit[u])),
+      ["count", "people", "cases", "offences", "records", "incidents"],
+    );
+  });
 });
 
 describe("CSV", () => {

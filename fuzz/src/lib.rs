@@ -348,6 +348,11 @@ mod tests {
             "vawg-v1.toml",
             include_bytes!("../../deploy/definitions/vawg-v1.toml"),
         );
+        write(
+            "definition_file",
+            "vawg-v2.toml",
+            include_bytes!("../../deploy/definitions/vawg-v2.toml"),
+        );
         for (name, text) in vawg_policy::engine::EMBEDDED {
             if name.ends_with(".cedarschema") {
                 write("policy_files", name, format!("SCHEMA\n{text}").as_bytes());
