@@ -64,10 +64,10 @@ fn classify(definition: &Definition, r: &StoredClassification) -> Option<Reclass
         .ok()?;
     Some(Reclassified {
         record_id: r.record_id,
+        category: c.category_id(),
+        harm_rank: c.harm_rank(),
+        course_of_conduct: c.course_of_conduct(),
         code: c.code,
-        category: c.category.map(|c| c.id.clone()).unwrap_or_default(),
-        harm_rank: c.category.map_or(0, |c| c.harm_rank),
-        course_of_conduct: c.category.is_some_and(|c| c.course_of_conduct),
         context: c.context,
     })
 }

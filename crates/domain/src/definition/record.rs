@@ -21,6 +21,23 @@ pub struct RecordClassification<'a> {
     pub context: Option<String>,
 }
 
+impl RecordClassification<'_> {
+    /// The category id, empty when there is none (out of scope or unresolved): as stored.
+    pub fn category_id(&self) -> String {
+        self.category.map(|c| c.id.clone()).unwrap_or_default()
+    }
+
+    /// The category's harm rank, 0 without a category.
+    pub fn harm_rank(&self) -> u32 {
+        self.category.map_or(0, |c| c.harm_rank)
+    }
+
+    /// Whether the category is a course of conduct (false without a category).
+    pub fn course_of_conduct(&self) -> bool {
+        self.category.is_some_and(|c| c.course_of_conduct)
+    }
+}
+
 impl Definition {
     /// Classifies a record's local code (scheme and code) for a record with `event`:
     /// - a crime: in its own context (its domestic-abuse flag and relationship);

@@ -101,11 +101,11 @@ impl Validator<'_> {
             event,
         ) {
             Ok(found) => Some(Classified {
+                category: found.category_id(),
+                harm_rank: found.harm_rank(),
+                course_of_conduct: found.course_of_conduct(),
                 scheme: found.scheme,
                 code: found.code,
-                category: found.category.map(|c| c.id.clone()).unwrap_or_default(),
-                harm_rank: found.category.map_or(0, |c| c.harm_rank),
-                course_of_conduct: found.category.is_some_and(|c| c.course_of_conduct),
                 context: found.context,
             }),
             Err(e) => {
