@@ -1,12 +1,15 @@
-//! `vawg-hub bench <ingest|query|rpc|notify|load|all>`: the hub's benchmarks. Each prints its
-//! figure, a baseline measured in the same run on the same machine, and their ratio — on two
-//! shared cores absolute figures are noise, ratios are not. See BENCHMARKS.md for the method.
+//! `vawg-hub bench <ingest|query|rpc|notify|load|disclosure|all>`: the hub's benchmarks. Each
+//! prints its figure, a baseline measured in the same run on the same machine, and their ratio —
+//! on two shared cores absolute figures are noise, ratios are not (`bench disclosure` measures
+//! the perturbation of released counts against the exact ones instead). See BENCHMARKS.md for
+//! the method.
 //!
 //! Every benchmark starts a full hub in this process ([`hub::BenchHub`]); each module
 //! describes what it measures and against what.
 
 pub mod all;
 mod blocks;
+pub mod disclosure;
 pub mod hub;
 pub mod ingest;
 pub mod load;
@@ -33,6 +36,8 @@ pub enum BenchCommand {
     Notify(notify::BenchNotifyArgs),
     /// A bounded load test: many agencies streaming at once for a fixed time (loopback only).
     Load(load::BenchLoadArgs),
+    /// The utility cost of cell-key perturbation: perturbed against exact figures, cell by cell.
+    Disclosure(disclosure::BenchDisclosureArgs),
     /// Every benchmark, one after the other, with a summary table.
     All(all::BenchAllArgs),
 }
@@ -75,6 +80,11 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         }
         BenchCommand::Rpc(args) => {
             let report = rpc::rpc(&args).await?;
+            report.print();
+            write_json(&args.json, &report)
+        }
+        BenchCommand::Disclosure(args) => {
+            let report = disclosure::disclosure(&args).await?;
             report.print();
             write_json(&args.json, &report)
         }
