@@ -54,10 +54,12 @@ pub(super) fn submitting(records: &[pb::VawgRecord]) -> Vec<SynthAgency> {
             kind,
             areas: areas(la),
         };
+        // A force serves its force area and the local authorities within it (it refers
+        // victims to the MARAC of a local authority), so it is registered for both levels.
         agencies.push(agency(
             format!("police-{}", force.gss.to_ascii_lowercase()),
             AgencyKind::Police,
-            false,
+            true,
         ));
         agencies.push(agency(
             format!("cps-{}", force.slug),

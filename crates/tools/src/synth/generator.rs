@@ -269,6 +269,7 @@ impl Gen {
             case_references: Some(refs.clone()),
             category: String::new(),
             definition_version: String::new(),
+            suspect_is_police_personnel: false,
             event: Some(event),
         });
     }

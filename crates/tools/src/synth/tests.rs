@@ -130,3 +130,24 @@ fn names_are_obviously_synthetic_and_files_round_trip() {
 }
 
 mod realism;
+
+/// No synthetic record is dated after the end of March 2026 (ingest refuses records dated in
+/// the future), however long a victim's chain of repeat reports runs: many journeys, so long
+/// chains occur.
+#[test]
+fn no_record_is_dated_in_the_future_even_with_long_repeat_chains() {
+    let data = generate(20_000, 11);
+    let latest = data
+        .records
+        .iter()
+        .filter_map(|r| r.event_time.as_ref().map(|t| t.seconds))
+        .max()
+        .unwrap();
+    let limit = chrono::NaiveDate::from_ymd_opt(2026, 4, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp();
+    assert!(latest < limit, "a record is dated {latest}, after {limit}");
+}

@@ -77,6 +77,12 @@ impl Population {
             return self.first_report(g, start);
         };
         let at = t.last + g.delay(REPEAT_MEAN_DAYS);
+        // Repeat reports stay within three years of the first reports' year, so that no record
+        // (justice stages follow a crime by up to about two years) is dated in the future,
+        // which ingest refuses: a longer chain ends here.
+        if at > start + Duration::days(3 * 365) {
+            return self.first_report(g, start);
+        }
         // A partner who raped or stalked goes on abusing: later reports are domestic abuse.
         let pattern = match t.pattern {
             Pattern::Sexual if is_domestic_relationship(t.relationship) => Pattern::Domestic,
