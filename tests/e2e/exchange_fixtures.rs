@@ -101,6 +101,7 @@ pub fn record(
         }),
         category: String::new(),
         definition_version: String::new(),
+        suspect_is_police_personnel: false,
         event: Some(event),
     }
 }

@@ -463,6 +463,6 @@ async fn list_policies_shows_the_reviewed_policies_and_the_hard_rules() {
             .iter()
             .all(|p| !p.description.is_empty() && !p.text.is_empty())
     );
-    assert_eq!(list.hard_rules.len(), 4);
+    assert_eq!(list.hard_rules.len(), 6);
     app.stop().await;
 }

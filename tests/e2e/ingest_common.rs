@@ -95,6 +95,7 @@ pub fn crime(id: &str, revision: u32) -> pb::VawgRecord {
         }),
         category: String::new(),
         definition_version: String::new(),
+        suspect_is_police_personnel: false,
         event: Some(Event::CrimeRecorded(pb::CrimeRecorded {
             domestic_abuse_flag: true,
             relationship: pb::Relationship::ExPartner as i32,

@@ -104,6 +104,7 @@ impl Rec {
             }),
             category: String::new(),
             definition_version: String::new(),
+            suspect_is_police_personnel: false,
             event: Some(self.event),
         }
     }

@@ -124,6 +124,21 @@ const SAFEGUARDING_FIELDS: [&str; 8] = [
     "source_agency_id",
     "victim.pseudonym",
 ];
+/// Professional standards (police only): the events with both pseudonyms and the label, no
+/// demographics.
+const PROFESSIONAL_STANDARDS_FIELDS: [&str; 10] = [
+    "area",
+    "case_references.police_crime_reference_pseudonym",
+    "category",
+    "definition_version",
+    "event",
+    "event_time",
+    "source_agency_id",
+    "suspect.pseudonym",
+    "suspect_is_police_personnel",
+    "victim.pseudonym",
+];
+
 /// MARAC: the history with both pseudonyms and the victim's demographics, immigration status
 /// excepted.
 const MARAC_FIELDS: [&str; 15] = [
@@ -221,6 +236,14 @@ fn expected(
                 Expect::allow(&SAFEGUARDING_FIELDS)
             }
             (K::Marac, P::MaracRiskAssessment) if pts => Expect::allow(&MARAC_FIELDS),
+            (K::Police, P::ProfessionalStandards)
+                if matches!(
+                    basis,
+                    LawfulBasis::LawEnforcementPart3 | LawfulBasis::LegalObligation
+                ) =>
+            {
+                Expect::allow(&PROFESSIONAL_STANDARDS_FIELDS)
+            }
             (K::SupportService, P::VictimSupport) if pts || basis == LawfulBasis::Consent => {
                 Expect::allow(&SUPPORT_FIELDS)
             }

@@ -148,7 +148,8 @@ pub fn head_from_stored(h: &StoredHead) -> pb::SignedTreeHead {
     }
 }
 
-pub(crate) fn stored_from_head(h: &pb::SignedTreeHead) -> StoredHead {
+/// The contract message as a stored head.
+pub fn stored_from_head(h: &pb::SignedTreeHead) -> StoredHead {
     StoredHead {
         tree_size: h.tree_size,
         root_hash: hex::encode(&h.root_hash),

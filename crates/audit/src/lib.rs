@@ -12,12 +12,14 @@
 //! through `vawg-store`; `vawg-firewall` appends to it after every decision, and the hub's
 //! `audit verify` command and `VerifyAudit` RPC check it.
 //!
-//! - [`AuditRecord`]: one entry, exactly as hashed;
+//! - [`AuditRecord`]: one entry, exactly as hashed, in format [`FORMAT_VERSION`];
+//! - [`caller_text`]: the bounds on caller-supplied words (justifications, reasons) it keeps;
 //! - [`AuditLog`]: the appending side, one writer task with group commit;
 //! - [`HeadSigner`], [`HeadVerifier`]: signed tree heads (the receipts agencies keep);
 //! - [`verify_store`]: verification of the whole log against every signed head;
 //! - [`Frontier`], [`leaf_hash`]: the RFC 6962 hashing.
 
+pub mod caller_text;
 mod error;
 mod head;
 mod log;
@@ -26,8 +28,10 @@ mod record;
 mod verify;
 
 pub use error::Error;
-pub use head::{HEAD_ALGORITHM, HeadSigner, HeadVerifier, head_from_stored, key_id_of};
+pub use head::{
+    HEAD_ALGORITHM, HeadSigner, HeadVerifier, head_from_stored, key_id_of, stored_from_head,
+};
 pub use log::{Appended, AuditLog, MAX_GROUP};
-pub use merkle::{Frontier, leaf_hash};
-pub use record::AuditRecord;
+pub use merkle::{Frontier, chain_hash, leaf_hash};
+pub use record::{AuditRecord, FORMAT_VERSION};
 pub use verify::{VerifyReport, verify_store};

@@ -19,7 +19,8 @@ pub(crate) fn node_hash(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
     h.finalize().into()
 }
 
-pub(crate) fn chain_hash(previous: &[u8; 32], leaf: &[u8; 32]) -> [u8; 32] {
+/// The chain hash linking an entry to the one before: `SHA-256(previous chain || leaf)`.
+pub fn chain_hash(previous: &[u8; 32], leaf: &[u8; 32]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(previous);
     h.update(leaf);

@@ -6,10 +6,25 @@ use vawg_domain::identity::{AgencyKind, CallerIdentity};
 use vawg_policy::{Decision, Flow};
 use vawg_proto::pb;
 
+/// The entry format written now. 1: the original fields, no `version` key in the JSON (entries
+/// written before versioning read as 1 and hash exactly as they were written). 2: adds
+/// `version` and `justification`. A later format adds fields and raises the number; readers
+/// ignore fields they do not know, so every version still parses and verifies (the leaf hash
+/// covers the stored bytes, `version` among them).
+pub const FORMAT_VERSION: u32 = 2;
+
+fn format_v1() -> u32 {
+    1
+}
+
 /// One audit entry, exactly as hashed (canonical JSON in this field order). Ids and
 /// pseudonyms only, never personal data.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRecord {
+    /// Entry format ([`FORMAT_VERSION`] when written now; 1 when absent). It is part of the
+    /// hashed JSON, so the leaf hash depends on it and cannot be downgraded unnoticed.
+    #[serde(default = "format_v1")]
+    pub version: u32,
     /// Position in the log, from 0 (set on append).
     pub index: u64,
     /// When (RFC 3339, UTC, milliseconds).
@@ -44,6 +59,11 @@ pub struct AuditRecord {
     pub override_attempt: bool,
     /// Whether this only decided if the RPC may be called (the auth layer).
     pub gate: bool,
+    /// The caller's own words (version 2 on): `RequestRecords`' justification,
+    /// `RetractRecord`'s reason; bounded and checked by [`crate::caller_text`]. Empty when the
+    /// call carries none.
+    #[serde(default)]
+    pub justification: String,
 }
 
 fn now_text() -> String {
@@ -72,6 +92,7 @@ impl AuditRecord {
         subject_pseudonyms: &[String],
     ) -> AuditRecord {
         AuditRecord {
+            version: FORMAT_VERSION,
             index: 0,
             time: now_text(),
             agency_id: caller.agency_id.clone(),
@@ -93,7 +114,16 @@ impl AuditRecord {
             hard_rule: decision.hard_rule,
             override_attempt: decision.override_attempt,
             gate: flow.gate,
+            justification: String::new(),
         }
+    }
+
+    /// The entry with the caller's `justification` (or reason), cut to the bounds of
+    /// [`crate::caller_text`] (services check it with [`crate::caller_text::check`] first and
+    /// refuse what fails; this only guarantees the bound whatever the caller of this did).
+    pub fn with_justification(mut self, justification: &str) -> AuditRecord {
+        self.justification = crate::caller_text::clamp(justification);
+        self
     }
 
     /// A refusal before the caller was identified.
@@ -105,6 +135,7 @@ impl AuditRecord {
         policy_set_version: &str,
     ) -> AuditRecord {
         AuditRecord {
+            version: FORMAT_VERSION,
             index: 0,
             time: now_text(),
             agency_id: agency_id.to_string(),
@@ -122,6 +153,7 @@ impl AuditRecord {
             hard_rule: false,
             override_attempt: false,
             gate: true,
+            justification: String::new(),
         }
     }
 
@@ -159,6 +191,45 @@ impl AuditRecord {
             subject_pseudonyms: self.subject_pseudonyms.clone(),
             leaf_hash: leaf_hash.to_vec(),
             hard_rule: self.hard_rule,
+            format_version: self.version,
+            justification: self.justification.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::leaf_hash;
+
+    /// An entry as written before versioning (no `version`, no `justification`).
+    const V1: &str = r#"{"index":0,"time":"2026-01-01T00:00:00.000Z","agency_id":"a","agency_kind":"POLICE","rpc":"/x","action":"ACTION_SUBMIT","purpose":"PURPOSE_RECORD_SUBMISSION","lawful_basis":"LAWFUL_BASIS_UNSPECIFIED","allowed":true,"status":"","policy_ids":["p"],"policy_set_version":"v","reason":"r","subject_pseudonyms":[],"hard_rule":false,"override_attempt":false,"gate":false}"#;
+
+    #[test]
+    fn entries_written_before_versioning_read_as_version_1() {
+        let r: AuditRecord = serde_json::from_str(V1).unwrap();
+        assert_eq!(r.version, 1);
+        assert!(r.justification.is_empty());
+        assert_eq!(r.to_pb(&leaf_hash(V1.as_bytes())).format_version, 1);
+    }
+
+    #[test]
+    fn new_entries_carry_their_version_in_the_hashed_bytes() {
+        let mut r: AuditRecord = serde_json::from_str(V1).unwrap();
+        r.version = FORMAT_VERSION;
+        let r = r.with_justification("strategy\ndiscussion");
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(text.starts_with(r#"{"version":2,"#), "{text}");
+        assert!(
+            text.ends_with(r#""justification":"strategy discussion"}"#),
+            "{text}"
+        );
+        assert_ne!(leaf_hash(text.as_bytes()), leaf_hash(V1.as_bytes()));
+        // A later format's fields are ignored by this reader, and the entry still parses.
+        let later = text.replace(r#""version":2,"#, r#""version":3,"new_field":[1],"#);
+        assert_eq!(
+            serde_json::from_str::<AuditRecord>(&later).unwrap().version,
+            3
+        );
     }
 }

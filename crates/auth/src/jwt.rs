@@ -6,16 +6,23 @@
 //! An agency system sends the same token with every call until it refreshes it, so a token
 //! that verified is remembered (by the SHA-256 of its text, in a bounded map) together with
 //! the generation of the keys it verified under: a later call with the same token skips the
-//! signature check but still has `exp` and `nbf` checked against the clock. Any reload of the
-//! JWKS (the file changed, or an unknown `kid`) starts a new generation and forgets every
-//! remembered token, so a removed key stops being honoured at once. Refused tokens are never
-//! remembered.
+//! signature check but still has `exp` and `nbf` checked against the clock. A reload of the
+//! JWKS whose content changed starts a new generation and forgets every remembered token, so a
+//! removed key stops being honoured at once; a reload that finds the same content changes
+//! nothing. Refused tokens are never remembered.
+//!
+//! A token naming an unknown `kid` triggers at most one reload per
+//! [`DEFAULT_UNKNOWN_KID_RELOAD_INTERVAL`] (configurable), however many such tokens arrive: a
+//! storm of made-up `kid`s costs no file reads beyond that and never empties the cache.
 
 use std::{
     collections::{BTreeSet, HashMap},
     path::PathBuf,
-    sync::{Mutex, RwLock},
-    time::SystemTime,
+    sync::{
+        Mutex, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant, SystemTime},
 };
 
 use jsonwebtoken::{
@@ -37,6 +44,9 @@ pub const LEEWAY_SECONDS: u64 = 30;
 
 /// Most verified tokens remembered at once (a few per agency system in practice).
 pub const MAX_REMEMBERED_TOKENS: usize = 8192;
+
+/// The least time between two reloads of the JWKS caused by unknown `kid`s.
+pub const DEFAULT_UNKNOWN_KID_RELOAD_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The claims of a hub token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +91,8 @@ pub fn validation(alg: Algorithm, issuer: &str, audience: &str) -> Validation {
 
 struct Keys {
     modified: Option<SystemTime>,
+    /// SHA-256 of the file's text: a reload finding the same keys changes nothing.
+    digest: [u8; 32],
     by_kid: HashMap<String, (DecodingKey, Option<Algorithm>)>,
     /// Bumped at every reload: what was verified under an older generation is forgotten.
     generation: u64,
@@ -127,6 +139,9 @@ pub struct TokenValidator {
     jwks_file: PathBuf,
     keys: RwLock<Keys>,
     verified: Mutex<Verified>,
+    unknown_kid_interval: Duration,
+    last_unknown_kid_reload: Mutex<Option<Instant>>,
+    reads: AtomicU64,
 }
 
 impl std::fmt::Debug for TokenValidator {
@@ -152,6 +167,7 @@ fn read_keys(path: &PathBuf) -> Result<Keys, Error> {
     let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Keys(format!("reading JWKS {}: {e}", path.display())))?;
+    let digest: [u8; 32] = Sha256::digest(text.as_bytes()).into();
     let set: JwkSet = serde_json::from_str(&text)
         .map_err(|e| Error::Keys(format!("JWKS {}: {e}", path.display())))?;
     let mut by_kid = HashMap::new();
@@ -170,6 +186,7 @@ fn read_keys(path: &PathBuf) -> Result<Keys, Error> {
     }
     Ok(Keys {
         modified,
+        digest,
         by_kid,
         generation: 0,
     })
@@ -196,13 +213,33 @@ impl TokenValidator {
             jwks_file,
             keys: RwLock::new(keys),
             verified: Mutex::new(Verified::default()),
+            unknown_kid_interval: DEFAULT_UNKNOWN_KID_RELOAD_INTERVAL,
+            last_unknown_kid_reload: Mutex::new(None),
+            reads: AtomicU64::new(1),
         })
     }
 
+    /// This validator, reloading the JWKS for an unknown `kid` at most once per `interval`.
+    pub fn with_unknown_kid_reload_interval(mut self, interval: Duration) -> TokenValidator {
+        self.unknown_kid_interval = interval;
+        self
+    }
+
+    /// How many times the JWKS file has been read (for tests and diagnostics).
+    pub fn key_file_reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
     fn reload(&self) {
+        self.reads.fetch_add(1, Ordering::Relaxed);
         match read_keys(&self.jwks_file) {
             Ok(mut keys) => {
                 if let Ok(mut guard) = self.keys.write() {
+                    if keys.digest == guard.digest {
+                        // Same keys: nothing verified under them is forgotten.
+                        guard.modified = keys.modified;
+                        return;
+                    }
                     keys.generation = guard.generation.wrapping_add(1);
                     // Forget what the old keys verified before the new keys are in use, so
                     // no call can be accepted on a remembered token once a key is gone.
@@ -244,7 +281,16 @@ impl TokenValidator {
         if found.is_some() {
             return found;
         }
-        // Unknown kid: the keys may have rotated within the file's timestamp resolution.
+        // Unknown kid: the keys may have rotated within the file's timestamp resolution. At
+        // most one such reload per interval, so a storm of made-up kids costs nothing more.
+        {
+            let mut last = self.last_unknown_kid_reload.lock().ok()?;
+            let now = Instant::now();
+            if last.is_some_and(|t| now.duration_since(t) < self.unknown_kid_interval) {
+                return None;
+            }
+            *last = Some(now);
+        }
         self.reload();
         lookup(&*self.keys.read().ok()?)
     }
@@ -481,6 +527,31 @@ mod tests {
                 .contains("not yet valid")
         );
         assert_eq!(tokens.remembered_tokens(), 1);
+    }
+
+    #[test]
+    fn an_unknown_kid_storm_reloads_at_most_once_per_interval_and_keeps_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = fixture::Key::new("k1");
+        fixture::write_jwks(&dir.path().join("jwks.json"), &[&key], 1);
+        let tokens = validator(dir.path());
+        let good = key.token("police-1", -10, 600);
+        tokens.validate(&good).unwrap();
+        let reads = tokens.key_file_reads();
+        for i in 0..500 {
+            let stranger = fixture::Key::new(&format!("unknown-{i}"));
+            let err = tokens
+                .validate(&stranger.token("police-1", -10, 600))
+                .unwrap_err();
+            assert!(err.to_string().contains("unknown signing key"), "{err}");
+        }
+        assert!(
+            tokens.key_file_reads() - reads <= 1,
+            "one reload per interval"
+        );
+        // The same file: the reload forgot nothing.
+        assert_eq!(tokens.remembered_tokens(), 1);
+        assert!(tokens.validate(&good).is_ok());
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! [`rpc::dashboard_allows`] may be called, and the decision and audit path is the same one.
 
 use std::{
+    net::IpAddr,
+    num::NonZeroU32,
     sync::Arc,
     task::{Context, Poll},
 };
@@ -28,7 +30,7 @@ use vawg_policy::{Decision, rpc};
 use vawg_proto::error::{IntoStatus, status};
 use vawg_store::agencies::AgencyStatus;
 
-use crate::{Error, cert, jwt::TokenValidator};
+use crate::{Error, cert, idle::peer_of, jwt::TokenValidator, refusals::RefusalGate};
 
 /// How callers prove who they are on a listener.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,20 +67,53 @@ impl AuthLayer {
                 firewall,
                 tokens: Arc::new(tokens),
                 mode,
+                refusals: None,
+                per_source: None,
+            }),
+        }
+    }
+
+    /// This layer with refusals before identity (no agency named) counted against their
+    /// source in `gate` and audited in aggregate, instead of one audit entry each.
+    pub fn with_refusals(&self, gate: Arc<RefusalGate>) -> AuthLayer {
+        AuthLayer {
+            auth: Arc::new(Authenticator {
+                firewall: self.auth.firewall.clone(),
+                tokens: self.auth.tokens.clone(),
+                mode: self.auth.mode,
+                refusals: Some(gate),
+                per_source: None,
             }),
         }
     }
 
     /// The same firewall and token validation, for the dashboard listener
-    /// ([`AuthMode::TokenOnlyAggregates`]).
-    pub fn token_only_aggregates(&self) -> AuthLayer {
+    /// ([`AuthMode::TokenOnlyAggregates`]): refusals before identity go to `gate`, and each
+    /// source address may make `per_second` calls a second (bursts of `burst`).
+    pub fn token_only_aggregates(
+        &self,
+        gate: Arc<RefusalGate>,
+        per_second: u32,
+        burst: u32,
+    ) -> AuthLayer {
+        let quota = governor::Quota::per_second(
+            NonZeroU32::new(per_second.max(1)).unwrap_or(NonZeroU32::MIN),
+        )
+        .allow_burst(NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN));
         AuthLayer {
             auth: Arc::new(Authenticator {
                 firewall: self.auth.firewall.clone(),
                 tokens: self.auth.tokens.clone(),
                 mode: AuthMode::TokenOnlyAggregates,
+                refusals: Some(gate),
+                per_source: (per_second > 0).then(|| governor::RateLimiter::keyed(quota)),
             }),
         }
+    }
+
+    /// The token validator (its key-file reads are observable, for tests and diagnostics).
+    pub fn tokens(&self) -> Arc<TokenValidator> {
+        self.auth.tokens.clone()
     }
 }
 
@@ -98,11 +133,16 @@ struct Authenticator {
     firewall: Firewall,
     tokens: Arc<TokenValidator>,
     mode: AuthMode,
+    /// Where refusals before identity are counted (per source) and audited in aggregate.
+    refusals: Option<Arc<RefusalGate>>,
+    /// The per-source call limit (dashboard listener).
+    per_source: Option<governor::DefaultKeyedRateLimiter<IpAddr>>,
 }
 
 /// What the layer reads from a request (the body stays with the request).
 struct CallInfo {
     rpc: String,
+    peer: Option<IpAddr>,
     certs: Option<Arc<Vec<CertificateDer<'static>>>>,
     authorization: Option<String>,
 }
@@ -229,6 +269,7 @@ impl Authenticator {
     /// cannot be written, the call is refused.
     async fn authorise(&self, call: &CallInfo) -> Result<CallerIdentity, Status> {
         let rpc = call.rpc.as_str();
+        self.admit_source(call).await?;
         let caller = match self.identify(call).await {
             Ok(c) => c,
             Err(Refusal { agency_id, error }) => {
@@ -237,11 +278,31 @@ impl Authenticator {
                     Code::Internal => Code::Unavailable,
                     c => c,
                 };
-                self.firewall
-                    .audit_refusal(&agency_id, rpc, code, status.message())
-                    .await
-                    .into_status()?;
-                tracing::info!(agency = %agency_id, %rpc, code = ?status.code(), "call refused");
+                match (&self.refusals, call.peer) {
+                    // No identity established: counted against the source, audited in
+                    // aggregate (bounded audit growth under a flood).
+                    (Some(gate), Some(peer))
+                        if agency_id.is_empty() && code != Code::Unavailable =>
+                    {
+                        if gate.refused(peer, status.message()) {
+                            gate.audit_first("", rpc, code, status.message())
+                                .await
+                                .into_status()?;
+                        }
+                    }
+                    _ => self
+                        .firewall
+                        .audit_refusal(&agency_id, rpc, code, status.message())
+                        .await
+                        .map(|_| ())
+                        .into_status()?,
+                }
+                if agency_id.is_empty() {
+                    // A flood's refusals are counted, not logged one by one at info.
+                    tracing::debug!(%rpc, code = ?status.code(), "call refused before identity");
+                } else {
+                    tracing::info!(agency = %agency_id, %rpc, code = ?status.code(), "call refused");
+                }
                 return Err(status);
             }
         };
@@ -276,6 +337,44 @@ impl Authenticator {
     }
 }
 
+impl Authenticator {
+    /// The per-source gate before any token is looked at: a source blocked for too many
+    /// refusals, or over its call rate (dashboard listener), is refused with
+    /// `RESOURCE_EXHAUSTED`, counted in the aggregate, and nothing else is done.
+    /// (On the agencies' listener the verified certificate already names the caller, and the
+    /// per-agency limits apply instead.)
+    async fn admit_source(&self, call: &CallInfo) -> Result<(), Status> {
+        let (Some(gate), Some(peer)) = (&self.refusals, call.peer) else {
+            return Ok(());
+        };
+        if self.mode != AuthMode::TokenOnlyAggregates {
+            return Ok(());
+        }
+        let (first, kind, message) = if !gate.admits(peer) {
+            let kind = "call refused: source over its refusal rate";
+            let message = "too many refused calls from this address; retry later";
+            (gate.tally(peer, kind), kind, message)
+        } else if self
+            .per_source
+            .as_ref()
+            .is_some_and(|l| l.check_key(&peer).is_err())
+        {
+            let kind = "call refused: source over its call rate";
+            let message = "rate limit: too many calls from this address; retry with backoff";
+            (gate.refused(peer, kind), kind, message)
+        } else {
+            return Ok(());
+        };
+        let refusal = status(&Error::LimitExceeded(message.into()));
+        if first {
+            gate.audit_first("", &call.rpc, refusal.code(), kind)
+                .await
+                .into_status()?;
+        }
+        Err(refusal)
+    }
+}
+
 /// The service the layer wraps around the hub's router.
 #[derive(Clone, Debug)]
 pub struct AuthService<S> {
@@ -303,6 +402,7 @@ where
         let auth = self.auth.clone();
         let call = CallInfo {
             rpc: req.uri().path().to_string(),
+            peer: peer_of(&req).map(|p| p.ip()),
             certs: req
                 .extensions()
                 .get::<TlsConnectInfo<TcpConnectInfo>>()

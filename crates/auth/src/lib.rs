@@ -7,7 +7,10 @@
 //! audits the answer either way. Services behind it receive a `CallerIdentity` or nothing.
 //!
 //! - [`tls`]: the server's TLS configuration and accept loop (client certificates required;
-//!   refused handshakes audited);
+//!   bounded pending handshakes; refused handshakes rate limited per source and audited in
+//!   aggregate);
+//! - [`refusals`]: per-source limits and aggregated auditing of refusals before identity;
+//! - [`idle`]: idle and header timeouts on established connections;
 //! - [`cert`]: the agency a verified client certificate names;
 //! - [`jwt`]: bearer tokens (JWKS keys by `kid`, allowed algorithms, claims);
 //! - [`limits::AgencyLimitLayer`]: per-agency rate and in-flight limits and the caller's
@@ -17,9 +20,11 @@
 
 pub mod cert;
 mod error;
+pub mod idle;
 pub mod jwt;
 pub mod layer;
 pub mod limits;
+pub mod refusals;
 pub mod tls;
 
 pub use error::Error;

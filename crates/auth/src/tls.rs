@@ -1,7 +1,8 @@
 //! Mutual TLS: the server's rustls configuration (a client certificate issued by the hub's CA
 //! is REQUIRED in the handshake) and the accept loop. The hub runs the handshake itself, rather
 //! than through tonic's `ServerTlsConfig`, so that a refused handshake (no certificate, another
-//! CA, expired) is audited like every other refusal.
+//! CA, expired) is counted against its source address and audited in aggregate (see
+//! [`crate::refusals`]), with bounded pending handshakes and idle connections closed.
 
 use std::{io, path::Path, sync::Arc, time::Duration};
 
@@ -11,13 +12,18 @@ use rustls::{
     pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
     server::WebPkiClientVerifier,
 };
-use tokio::net::{TcpListener, TcpStream};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::Semaphore,
+};
 use tokio_rustls::{TlsAcceptor, server::TlsStream};
 use tokio_stream::wrappers::ReceiverStream;
 
-use vawg_firewall::Firewall;
-
-use crate::Error;
+use crate::{
+    Error,
+    idle::{Connections, IdleStream},
+    refusals::RefusalGate,
+};
 
 /// How long a client has to finish the TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -111,66 +117,118 @@ fn client_cert_problem(e: &io::Error) -> Option<String> {
     })
 }
 
-/// Accepts TCP connections on `listener`, runs the TLS handshake for each (concurrently, with
-/// a timeout) and yields the established streams. Handshakes refused over the client
-/// certificate are audited. The loop ends when the returned stream is dropped.
-pub fn incoming(
-    listener: TcpListener,
-    config: Arc<ServerConfig>,
-    firewall: Firewall,
-) -> impl Stream<Item = Result<TlsStream<TcpStream>, io::Error>> {
-    incoming_with_timeout(listener, config, firewall, HANDSHAKE_TIMEOUT)
+/// How a listener's accept loop protects itself before identity is established.
+#[derive(Clone, Debug)]
+pub struct AcceptGuard {
+    /// Per-source refusal limits and aggregated auditing.
+    pub refusals: Arc<RefusalGate>,
+    /// The longest a TLS handshake may take (slow-loris protection).
+    pub handshake_timeout: Duration,
+    /// Most TLS handshakes in progress at once; further connections are dropped at once.
+    pub max_pending_handshakes: usize,
+    /// A connection with no call in flight is closed after this long without a new call.
+    pub idle_timeout: Duration,
+    /// The listener's open connections, shared with its [`crate::idle::ActivityLayer`].
+    pub connections: Arc<Connections>,
 }
 
-/// [`incoming`] with a configurable handshake timeout: a client that opens a connection and
-/// does not finish the TLS handshake within `handshake_timeout` (a slow-loris client) is
-/// disconnected, and never holds more than its own spawned task meanwhile.
-pub fn incoming_with_timeout(
+/// The stream an accept loop yields: an established TLS connection, closed when idle.
+pub type Established = IdleStream<TlsStream<TcpStream>>;
+
+/// Accepts TCP connections on `listener`, runs the TLS handshake for each (concurrently, at
+/// most `guard.max_pending_handshakes` at once, each within `guard.handshake_timeout`) and
+/// yields the established streams. Sources blocked by `guard.refusals` are dropped before the
+/// handshake; failed handshakes are counted against their source and audited in aggregate.
+/// Accept errors (a full file table) back off, up to a second. The loop ends when the returned
+/// stream is dropped.
+pub fn incoming_guarded(
     listener: TcpListener,
     config: Arc<ServerConfig>,
-    firewall: Firewall,
-    handshake_timeout: Duration,
-) -> impl Stream<Item = Result<TlsStream<TcpStream>, io::Error>> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<TlsStream<TcpStream>, io::Error>>(64);
+    guard: AcceptGuard,
+) -> impl Stream<Item = Result<Established, io::Error>> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Established, io::Error>>(64);
     let acceptor = TlsAcceptor::from(config);
+    let pending = Arc::new(Semaphore::new(guard.max_pending_handshakes.max(1)));
     tokio::spawn(async move {
+        let mut backoff = Duration::ZERO;
         loop {
             let accepted = tokio::select! {
                 _ = tx.closed() => break,
                 accepted = listener.accept() => accepted,
             };
             let (tcp, peer) = match accepted {
-                Ok(a) => a,
+                Ok(a) => {
+                    backoff = Duration::ZERO;
+                    a
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
+                    backoff = (backoff * 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
+                    tracing::warn!(error = %e, backoff_ms = backoff.as_millis() as u64, "accept failed; backing off");
+                    tokio::time::sleep(backoff).await;
                     continue;
                 }
             };
+            if !guard.refusals.admits(peer.ip()) {
+                let kind = "connection dropped: source over its refusal rate";
+                spawn_audit_first(&guard.refusals, guard.refusals.tally(peer.ip(), kind), kind);
+                continue;
+            }
+            let Ok(permit) = pending.clone().try_acquire_owned() else {
+                tracing::debug!(%peer, "too many TLS handshakes pending; connection dropped");
+                let kind = "connection dropped: too many pending handshakes";
+                spawn_audit_first(&guard.refusals, guard.refusals.tally(peer.ip(), kind), kind);
+                continue;
+            };
             let _ = tcp.set_nodelay(true);
-            let acceptor = acceptor.clone();
-            let tx = tx.clone();
-            let firewall = firewall.clone();
+            let (acceptor, tx, guard) = (acceptor.clone(), tx.clone(), guard.clone());
             tokio::spawn(async move {
-                match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                let handshake =
+                    tokio::time::timeout(guard.handshake_timeout, acceptor.accept(tcp)).await;
+                drop(permit);
+                let kind = match handshake {
                     Ok(Ok(tls)) => {
-                        let _ = tx.send(Ok(tls)).await;
+                        let stream = IdleStream::new(
+                            tls,
+                            peer,
+                            guard.idle_timeout,
+                            guard.connections.clone(),
+                        );
+                        let _ = tx.send(Ok(stream)).await;
+                        return;
                     }
-                    Ok(Err(e)) => match client_cert_problem(&e) {
-                        Some(reason) => {
-                            tracing::info!(%peer, %reason, "TLS handshake refused");
-                            if let Err(e) = firewall
-                                .audit_refusal("", "", tonic::Code::Unauthenticated, &reason)
-                                .await
-                            {
-                                tracing::error!(error = %e, "auditing a refused handshake failed");
-                            }
-                        }
-                        None => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                    },
-                    Err(_) => tracing::info!(%peer, "TLS handshake timed out; connection dropped"),
+                    Ok(Err(e)) => client_cert_problem(&e).unwrap_or_else(|| {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        "TLS: handshake failed".into()
+                    }),
+                    Err(_) => "TLS: handshake timed out".into(),
+                };
+                tracing::debug!(%peer, reason = %kind, "TLS handshake refused");
+                if guard.refusals.refused(peer.ip(), &kind)
+                    && let Err(e) = guard
+                        .refusals
+                        .audit_first("", "", tonic::Code::Unauthenticated, &kind)
+                        .await
+                {
+                    tracing::error!(error = %e, "auditing a refused handshake failed");
                 }
             });
         }
     });
     ReceiverStream::new(rx)
+}
+
+/// Audits, on its own task, a source's first refusal of the interval (`first`).
+fn spawn_audit_first(gate: &Arc<RefusalGate>, first: bool, kind: &'static str) {
+    if !first {
+        return;
+    }
+    let gate = gate.clone();
+    tokio::spawn(async move {
+        if let Err(e) = gate
+            .audit_first("", "", tonic::Code::Unauthenticated, kind)
+            .await
+        {
+            tracing::error!(error = %e, "auditing a dropped connection failed");
+        }
+    });
 }

@@ -7,6 +7,10 @@ use crate::{
     pb::{EventKind, vawg_record::Event},
 };
 
+/// The key in a stored record's detail that labels its suspect as police personnel
+/// (`VawgRecord.suspect_is_police_personnel`): present, and `true`, only on labelled records.
+pub const POLICE_PERSONNEL_KEY: &str = "suspect_is_police_personnel";
+
 /// Whether an agency of `kind` may submit records of `event` kind. Deny by default: anything
 /// not listed is refused (a school cannot submit a court outcome; immigration enforcement
 /// and the central team submit nothing).

@@ -7,6 +7,10 @@
 //!   the notifications outbox (Operation Encompass, MARAC, support referrals) by sequence,
 //!   resuming after the last acknowledged one; `RegisterSealingKey` / `GetSealingKey` hold each
 //!   agency's public key.
+//! - Areas and the police-personnel label ([`in_scope`]): a request concerns only records of
+//!   the areas the requester is registered for; records labelled `suspect_is_police_personnel`
+//!   reach a police agency for professional standards only (a hard rule of the firewall; the
+//!   labelled records are withheld and the refusal audited, the rest decided on its own).
 //! - Sealed payloads (HPKE, RFC 9180) are `vawg-seal`'s: the service only checks registered
 //!   public keys and names the suite; agencies' systems seal and open.
 //!
@@ -18,7 +22,9 @@
 
 mod error;
 mod mask;
+mod scope;
 mod service;
 
 pub use error::Error;
+pub use scope::in_scope;
 pub use service::{CheckedRequest, ExchangeApi, ExchangeSettings, check_request};

@@ -145,8 +145,17 @@ pub(crate) fn full_record(r: &SharedRecord) -> pb::VawgRecord {
         case_references,
         category: r.category.clone(),
         definition_version: r.definition_version.clone(),
+        suspect_is_police_personnel: police_personnel(r),
         event: event(r),
     }
+}
+
+/// Whether a stored record is labelled as having a police-personnel suspect.
+pub(crate) fn police_personnel(r: &SharedRecord) -> bool {
+    r.detail
+        .get(vawg_domain::policy::POLICE_PERSONNEL_KEY)
+        .and_then(|v| v.as_bool())
+        == Some(true)
 }
 
 /// The released field paths (`victim.pseudonym`, `event`, …): a path releases itself and
@@ -242,6 +251,10 @@ pub(crate) fn minimise(full: pb::VawgRecord, released: &[String]) -> pb::VawgRec
         case_references,
         category: m.keep("category", full.category),
         definition_version: m.keep("definition_version", full.definition_version),
+        suspect_is_police_personnel: m.keep(
+            "suspect_is_police_personnel",
+            full.suspect_is_police_personnel,
+        ),
         event: m.keep("event", full.event),
     }
 }

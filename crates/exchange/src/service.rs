@@ -22,9 +22,11 @@ use vawg_store::{
     exchange::{Acknowledged, KeyRegistration, Topic, Wakeup},
 };
 
-use crate::{Error, mask};
+use crate::{
+    Error, mask,
+    scope::{in_scope, read_flow},
+};
 
-const RPC_REQUEST_RECORDS: &str = "/vawg.v1.ExchangeService/RequestRecords";
 const RPC_SUBSCRIBE: &str = "/vawg.v1.ExchangeService/Subscribe";
 
 /// Longest justification kept (it goes to the audit trail; it must not hold personal data).
@@ -168,6 +170,8 @@ pub struct CheckedRequest {
     pub kinds: BTreeSet<pb::EventKind>,
     /// The subject's pseudonyms, primary key first (never the raw identifiers).
     pub pseudonyms: Vec<String>,
+    /// The justification as audited (checked by `vawg_firewall::caller_text`).
+    pub justification: String,
 }
 
 /// Checks a `RequestRecords` request from `agency_id` without touching the store: enums,
@@ -196,11 +200,6 @@ pub fn check_request(
             }
         }
     }
-    if req.justification.trim().is_empty() {
-        return Err(Error::InvalidArgument(
-            "justification: required (why the information is needed, without personal data)".into(),
-        ));
-    }
     if req.justification.len() > MAX_JUSTIFICATION {
         return Err(Error::InvalidArgument(format!(
             "justification: longer than {MAX_JUSTIFICATION} bytes"
@@ -210,6 +209,16 @@ pub fn check_request(
         .subject
         .as_ref()
         .ok_or_else(|| Error::InvalidArgument("subject: required".into()))?;
+    // Kept in the audit log: bounded, and none of the subject's identifiers in it.
+    let named = [
+        subject.given_name.as_str(),
+        &subject.family_name,
+        &subject.nhs_number,
+        &subject.pnc_id,
+        &subject.local_person_id,
+    ];
+    let justification = vawg_firewall::caller_text::check(&req.justification, &named)
+        .map_err(|why| Error::InvalidArgument(format!("justification: {why}")))?;
     let pseudonyms: Vec<String> = keyring
         .person_all(subject, agency_id)
         .into_iter()
@@ -227,6 +236,7 @@ pub fn check_request(
         lawful_basis,
         kinds,
         pseudonyms,
+        justification,
     })
 }
 
@@ -241,6 +251,7 @@ impl Inner {
             lawful_basis,
             kinds,
             pseudonyms,
+            justification,
         } = check_request(&req, &self.keyring, &caller.agency_id)?;
         let kind_names: Vec<String> = kinds
             .iter()
@@ -250,28 +261,23 @@ impl Inner {
             .store
             .records_about(&pseudonyms, &kind_names, self.settings.max_records)
             .await?;
-
-        let mut flow = Flow::new(pb::Action::ReadRecords, purpose, RPC_REQUEST_RECORDS);
-        flow.lawful_basis = lawful_basis;
-        let found_kinds: BTreeSet<pb::EventKind> = found
-            .iter()
-            .filter_map(|r| pb::EventKind::from_str_name(&format!("EVENT_KIND_{}", r.event_kind)))
-            .collect();
-        flow.event_kinds = if found.is_empty() {
-            kinds.into_iter().collect()
-        } else {
-            found_kinds.into_iter().collect()
-        };
-        flow.categories = found
-            .iter()
-            .map(|r| r.category.clone())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let (decision, receipt) = self
+        let mut found = in_scope(&caller, purpose, found);
+        let request = (purpose, lawful_basis, &kinds);
+        let mut flow = read_flow(request, &found);
+        let (mut decision, mut receipt) = self
             .firewall
-            .decide_and_audit(&caller, &flow, &pseudonyms)
+            .decide_and_audit_justified(&caller, &flow, &pseudonyms, &justification)
             .await?;
+        if flow.police_personnel && !decision.allowed && decision.hard_rule {
+            // The refusal is audited above, naming the hard rule; the labelled records are
+            // withheld and the rest is decided (and audited) on its own.
+            found.retain(|r| !mask::police_personnel(r));
+            flow = read_flow(request, &found);
+            (decision, receipt) = self
+                .firewall
+                .decide_and_audit_justified(&caller, &flow, &pseudonyms, &justification)
+                .await?;
+        }
         tracing::info!(
             agency = %caller.agency_id,
             purpose = purpose.as_str_name(),
@@ -295,7 +301,9 @@ impl Inner {
         })
     }
 
-    /// Decides (and audits) whether `caller` may receive `topic`, and where to start.
+    /// Decides (and audits) whether `caller` may receive `topic`, and where to start. A police
+    /// caller's subscription is decided as one that may carry records labelled
+    /// `suspect_is_police_personnel` (a stream cannot be vetted before it is read): fail closed.
     async fn open_subscription(
         &self,
         caller: &CallerIdentity,
@@ -306,6 +314,7 @@ impl Inner {
         let mut flow = Flow::new(pb::Action::ReceiveNotifications, purpose, RPC_SUBSCRIBE);
         flow.lawful_basis = pb::LawfulBasis::PublicTaskSafeguarding;
         flow.event_kinds = vec![kind];
+        flow.police_personnel = caller.agency_kind == AgencyKind::Police;
         let (decision, _) = self.firewall.decide_and_audit(caller, &flow, &[]).await?;
         decision
             .require_allowed()

@@ -107,11 +107,27 @@ impl Firewall {
         decision: &Decision,
         subject_pseudonyms: &[String],
     ) -> Result<pb::SignedTreeHead, Error> {
+        self.audit_justified(caller, flow, decision, subject_pseudonyms, "")
+            .await
+    }
+
+    /// [`Firewall::audit`], keeping the caller's own words with the decision: a request's
+    /// justification or a retraction's reason, checked by the service with
+    /// `vawg_audit::caller_text::check` (and cut to its bounds here whatever the service did).
+    pub async fn audit_justified(
+        &self,
+        caller: &CallerIdentity,
+        flow: &Flow,
+        decision: &Decision,
+        subject_pseudonyms: &[String],
+        justification: &str,
+    ) -> Result<pb::SignedTreeHead, Error> {
         if !decision.allowed {
             // Counted where a denial takes effect, not in `decide` (dry runs decide too).
             vawg_telemetry::record_denial(flow.purpose.as_str_name());
         }
-        let record = AuditRecord::decision(caller, flow, decision, subject_pseudonyms);
+        let record = AuditRecord::decision(caller, flow, decision, subject_pseudonyms)
+            .with_justification(justification);
         Ok(self.inner.log.append(record).await?)
     }
 
@@ -136,9 +152,22 @@ impl Firewall {
         flow: &Flow,
         subject_pseudonyms: &[String],
     ) -> Result<(Decision, pb::SignedTreeHead), Error> {
+        self.decide_and_audit_justified(caller, flow, subject_pseudonyms, "")
+            .await
+    }
+
+    /// [`Firewall::decide_and_audit`], keeping the caller's justification with the decision
+    /// (see [`Firewall::audit_justified`]).
+    pub async fn decide_and_audit_justified(
+        &self,
+        caller: &CallerIdentity,
+        flow: &Flow,
+        subject_pseudonyms: &[String],
+        justification: &str,
+    ) -> Result<(Decision, pb::SignedTreeHead), Error> {
         let decision = self.decide(caller, flow);
         let head = self
-            .audit(caller, flow, &decision, subject_pseudonyms)
+            .audit_justified(caller, flow, &decision, subject_pseudonyms, justification)
             .await?;
         Ok((decision, head))
     }

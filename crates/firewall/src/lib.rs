@@ -20,3 +20,5 @@ pub mod service;
 
 pub use decision::Firewall;
 pub use error::Error;
+/// The bounds on caller-supplied words kept in the audit log (justifications, reasons).
+pub use vawg_audit::caller_text;

@@ -209,6 +209,12 @@ impl Validator<'_> {
         {
             detail["suspect"] = profile;
         }
+        // The police-personnel label is kept with the record (only when set, so unlabelled
+        // records' detail is as before): the exchange withholds labelled records from police
+        // agencies except for professional standards.
+        if r.suspect_is_police_personnel {
+            detail[vawg_domain::policy::POLICE_PERSONNEL_KEY] = json!(true);
+        }
         let parts = Parts {
             event_kind,
             event_time,

@@ -27,6 +27,11 @@ pub struct Flow {
     pub rpc: String,
     /// For submissions: the `source_agency_id` of each record submitted.
     pub record_agency_ids: Vec<String>,
+    /// For submissions: the `area.gss_code` of each record submitted (distinct).
+    pub record_areas: Vec<String>,
+    /// For record-level reads (records, notifications): whether any record involved is
+    /// labelled `suspect_is_police_personnel`, or may be (a stream not yet read).
+    pub police_personnel: bool,
     /// Whether this decides only if the RPC may be called at all (the auth layer), rather
     /// than a flow on its stated purpose (the services).
     pub gate: bool,
@@ -43,6 +48,8 @@ impl Flow {
             categories: Vec::new(),
             rpc: rpc.into(),
             record_agency_ids: Vec::new(),
+            record_areas: Vec::new(),
+            police_personnel: false,
             gate: false,
         }
     }

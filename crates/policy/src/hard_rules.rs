@@ -13,7 +13,7 @@ use vawg_proto::pb;
 use crate::{Flow, rpc};
 
 /// The hard rules, in words (`ListPolicies`). Enforced in code after the policy engine.
-pub const HARD_RULES: [&str; 4] = [
+pub const HARD_RULES: [&str; 6] = [
     "Nothing flows to an IMMIGRATION_ENFORCEMENT agency, or for the purpose of immigration \
      enforcement, for any RPC and any action, whatever any policy file says.",
     "Immigration status never leaves the hub at record level: it is never in a released field \
@@ -21,6 +21,11 @@ pub const HARD_RULES: [&str; 4] = [
     "An agency submits only its own records, and only of the kinds its agency kind produces.",
     "Every action needs its token scope (records:write, metrics:read, exchange:request, \
      audit:read, reference:read).",
+    "An agency submits records only for the areas it is registered for (the record's \
+     area.gss_code is one of its registered GSS codes; an agency registered for no area \
+     submits no records).",
+    "A record whose suspect is police personnel is never read by, or notified to, a POLICE \
+     agency for any purpose other than PROFESSIONAL_STANDARDS.",
 ];
 
 /// A flow refused by a rule in code, whatever the policies say.
@@ -61,6 +66,8 @@ pub fn check(caller: &CallerIdentity, flow: &Flow) -> Option<Refusal> {
         .or_else(|| missing_scope(caller, flow))
         .or_else(|| foreign_event_kind(caller, flow))
         .or_else(|| another_agencys_records(caller, flow))
+        .or_else(|| foreign_area(caller, flow))
+        .or_else(|| police_personnel(caller, flow))
 }
 
 /// Hard rule 1: nothing flows to immigration enforcement, for any purpose.
@@ -127,6 +134,60 @@ pub fn another_agencys_records(caller: &CallerIdentity, flow: &Flow) -> Option<R
     None
 }
 
+/// The words of an area refusal: which areas `caller` is registered for, and the one it is not.
+pub fn area_refusal_reason(caller: &CallerIdentity, area: &str) -> String {
+    let registered = if caller.areas.is_empty() {
+        "no area".to_string()
+    } else {
+        caller.areas.join(", ")
+    };
+    format!(
+        "agency {} is registered for {registered}; not {area}",
+        caller.agency_id
+    )
+}
+
+/// Whether `caller` is registered for the area `gss_code` (exactly: a registry that lists a
+/// force area and the local authorities it covers lists each code it serves).
+pub fn serves_area(caller: &CallerIdentity, gss_code: &str) -> bool {
+    caller.areas.iter().any(|a| a == gss_code)
+}
+
+/// Hard rule 5: an agency submits records only for the areas it is registered for.
+pub fn foreign_area(caller: &CallerIdentity, flow: &Flow) -> Option<Refusal> {
+    if flow.action != pb::Action::Submit {
+        return None;
+    }
+    let area = flow.record_areas.iter().find(|a| !serves_area(caller, a))?;
+    Refusal::hard(
+        "hard-rule:own-areas-only",
+        format!("Hard rule: {}.", area_refusal_reason(caller, area)),
+    )
+}
+
+/// Hard rule 6: records whose suspect is police personnel reach a police agency only for
+/// professional standards. Fails closed: a flow that may carry such records (the service sets
+/// `police_personnel` when it cannot tell) is refused.
+pub fn police_personnel(caller: &CallerIdentity, flow: &Flow) -> Option<Refusal> {
+    let reads = matches!(
+        flow.action,
+        pb::Action::ReadRecords | pb::Action::ReceiveNotifications
+    );
+    if reads
+        && flow.police_personnel
+        && caller.agency_kind == AgencyKind::Police
+        && flow.purpose != pb::Purpose::ProfessionalStandards
+    {
+        return Refusal::hard(
+            "hard-rule:police-personnel-professional-standards-only",
+            "Hard rule: records whose suspect is police personnel are read by police agencies \
+             for professional standards only."
+                .into(),
+        );
+    }
+    None
+}
+
 const PERSON_CHILDREN: [&str; 3] = ["identifiers", "pseudonym", "demographics"];
 const DEMOGRAPHIC_CHILDREN: [&str; 6] = [
     "sex",
@@ -138,7 +199,7 @@ const DEMOGRAPHIC_CHILDREN: [&str; 6] = [
 ];
 
 /// Everything of a record but the people, which are safe to list by name.
-const RECORD_TOP_LEVEL: [&str; 13] = [
+const RECORD_TOP_LEVEL: [&str; 14] = [
     "source_record_id",
     "revision",
     "source_agency_id",
@@ -151,6 +212,7 @@ const RECORD_TOP_LEVEL: [&str; 13] = [
     "case_references",
     "category",
     "definition_version",
+    "suspect_is_police_personnel",
     "event",
 ];
 
@@ -244,10 +306,50 @@ mod tests {
             rule(&immigration, &submit(&["agency-2"])),
             Some(("hard-rule:no-immigration-enforcement", true))
         );
+        let mut elsewhere = submit(&["agency-1"]);
+        let mut police = police;
+        police.areas = vec!["E23000001".into(), "E06000001".into()];
+        elsewhere.record_areas = vec!["E06000001".into(), "E23000002".into()];
+        let refused = check(&police, &elsewhere).unwrap();
+        assert_eq!(refused.rule_id, "hard-rule:own-areas-only");
+        assert_eq!(
+            refused.reason,
+            "Hard rule: agency agency-1 is registered for E23000001, E06000001; not E23000002."
+        );
+        elsewhere.record_areas = vec!["E06000001".into()];
+        assert_eq!(check(&police, &elsewhere), None);
         let nothing = Flow::new(pb::Action::Unspecified, pb::Purpose::Unspecified, "/x/y");
         assert_eq!(
             rule(&police, &nothing),
             Some(("code:action-required", false))
         );
+    }
+
+    #[test]
+    fn police_read_police_personnel_records_for_professional_standards_only() {
+        let read = |purpose, labelled| {
+            let mut flow = Flow::new(pb::Action::ReadRecords, purpose, "/x/y");
+            flow.police_personnel = labelled;
+            flow
+        };
+        let police = caller(AgencyKind::Police, &["exchange:request"]);
+        let marac = caller(AgencyKind::Marac, &["exchange:request"]);
+        let rule = |c: &CallerIdentity, f: &Flow| check(c, f).map(|r| r.rule_id);
+        for purpose in [pb::Purpose::Safeguarding, pb::Purpose::LawEnforcement] {
+            assert_eq!(
+                rule(&police, &read(purpose, true)),
+                Some("hard-rule:police-personnel-professional-standards-only")
+            );
+            assert_eq!(rule(&police, &read(purpose, false)), None);
+        }
+        let standards = read(pb::Purpose::ProfessionalStandards, true);
+        assert_eq!(rule(&police, &standards), None);
+        assert_eq!(
+            rule(&marac, &read(pb::Purpose::MaracRiskAssessment, true)),
+            None
+        );
+        let mut notified = read(pb::Purpose::Safeguarding, true);
+        notified.action = pb::Action::ReceiveNotifications;
+        assert!(rule(&police, &notified).is_some());
     }
 }

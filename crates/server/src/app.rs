@@ -58,7 +58,7 @@ impl Application {
         let store = Store::connect(&settings.database_url)
             .await
             .context("connecting to the database")?;
-        store.migrate().await.context("migrating the database")?;
+        migrate(&store, settings.migration_database_url.as_deref()).await?;
         crate::reclassify::reclassify_stored(&store, definitions.current())
             .await
             .context("reclassifying stored records under the current definition")?;
@@ -148,6 +148,11 @@ impl Application {
         &self.firewall
     }
 
+    /// The bearer-token validator (tests watch its key-file reads).
+    pub fn tokens(&self) -> Arc<TokenValidator> {
+        self.auth.tokens()
+    }
+
     /// The address the hub listens on (with the real port when 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
@@ -199,10 +204,12 @@ impl Application {
             .health_listener
             .take()
             .map(|listener| spawn_health_probe(listener, health_service.clone(), health_stopped));
-        let dashboard = self
-            .dashboard
-            .take()
-            .map(|(listener, tls)| self.spawn_dashboard(listener, tls, draining.clone()));
+        let (guard, mut flushers) = self.accept_guard("main", &draining);
+        let dashboard = self.dashboard.take().map(|(listener, tls)| {
+            let (guard, flusher) = self.accept_guard("dashboard", &draining);
+            flushers.extend(flusher);
+            self.spawn_dashboard(listener, tls, guard, draining.clone())
+        });
         let shutdown = drain_after(
             shutdown,
             drain,
@@ -224,6 +231,10 @@ impl Application {
         );
         let serve = Server::builder()
             .accept_http1(true)
+            // Outermost: each call holds its connection busy (idle and header timeouts).
+            .layer(vawg_auth::idle::ActivityLayer::new(
+                guard.connections.clone(),
+            ))
             .layer(tonic_web::GrpcWebLayer::new())
             // Inside gRPC-Web so it sees plain gRPC: a span and metrics per RPC.
             .layer(crate::telemetry::RpcLayer::new())
@@ -231,7 +242,7 @@ impl Application {
             // any token check, registry read or audit append (a flood costs the hub little).
             .layer(self.agency_limits())
             // Every RPC: mutual-TLS identity, token, registry, firewall gate, audit.
-            .layer(self.auth.clone())
+            .layer(self.auth.with_refusals(guard.refusals.clone()))
             .add_service(health_service)
             .add_service(reflection)
             .add_optional_service(services.definitions)
@@ -240,12 +251,7 @@ impl Application {
             .add_optional_service(services.exchange)
             .add_optional_service(services.firewall)
             .serve_with_incoming_shutdown(
-                vawg_auth::tls::incoming_with_timeout(
-                    self.listener,
-                    self.tls.clone(),
-                    self.firewall.clone(),
-                    handshake_timeout(&self.settings),
-                ),
+                vawg_auth::tls::incoming_guarded(self.listener, self.tls.clone(), guard),
                 shutdown,
             );
         tokio::select! {
@@ -257,6 +263,10 @@ impl Application {
         }
         health_checks.abort();
         join_side_listeners(dashboard, grace, stop_health, health_probe).await?;
+        // The last aggregated refusals are written before the store closes.
+        for flusher in flushers {
+            let _ = tokio::time::timeout(grace, flusher).await;
+        }
         aggregator.abort();
         self.store.close().await;
         tracing::info!("vawg-hub stopped");
@@ -313,6 +323,41 @@ impl Application {
             .then(|| MetricsServiceServer::new(self.metrics.clone()).max_decoding_message_size(max))
     }
 
+    /// A listener's protection before identity: its refusal gate (flushed to the audit log
+    /// every interval, and once more when `draining` turns true), handshake bounds and idle
+    /// timeout.
+    fn accept_guard(
+        &self,
+        listener: &'static str,
+        draining: &tokio::sync::watch::Receiver<bool>,
+    ) -> (
+        vawg_auth::tls::AcceptGuard,
+        Vec<tokio::task::JoinHandle<()>>,
+    ) {
+        let limits = &self.settings.limits;
+        let gate = Arc::new(vawg_auth::refusals::RefusalGate::new(
+            listener,
+            vawg_auth::refusals::RefusalSettings {
+                per_source_per_second: limits.unauthenticated_per_source_per_second,
+                burst: limits.unauthenticated_per_source_burst,
+                interval: std::time::Duration::from_millis(
+                    limits.unauthenticated_audit_interval_ms.max(10),
+                ),
+                max_sources: limits.unauthenticated_max_sources.max(1),
+            },
+            self.firewall.clone(),
+        ));
+        let flusher = gate.clone().spawn_flusher(draining.clone());
+        let guard = vawg_auth::tls::AcceptGuard {
+            refusals: gate,
+            handshake_timeout: handshake_timeout(&self.settings),
+            max_pending_handshakes: limits.max_pending_handshakes.max(1),
+            idle_timeout: std::time::Duration::from_millis(limits.idle_timeout_ms.max(1)),
+            connections: Arc::default(),
+        };
+        (guard, vec![flusher])
+    }
+
     /// The per-agency rate and in-flight limits.
     fn agency_limits(&self) -> vawg_auth::limits::AgencyLimitLayer {
         vawg_auth::limits::AgencyLimitLayer::new(vawg_auth::limits::AgencyLimitSettings {
@@ -329,30 +374,37 @@ impl Application {
         &self,
         listener: TcpListener,
         tls: Arc<rustls::ServerConfig>,
+        guard: vawg_auth::tls::AcceptGuard,
         mut draining: tokio::sync::watch::Receiver<bool>,
     ) -> Listener {
+        let limits = &self.settings.limits;
+        let auth = self.auth.token_only_aggregates(
+            guard.refusals.clone(),
+            limits.dashboard_per_source_per_second,
+            limits.dashboard_per_source_burst,
+        );
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "dashboard serving at https://{addr}/ (bearer token, aggregates only)");
         }
         tokio::spawn(
             Server::builder()
                 .accept_http1(true)
+                // Outermost: each request holds its connection busy (idle/header timeouts).
+                .layer(vawg_auth::idle::ActivityLayer::new(
+                    guard.connections.clone(),
+                ))
                 .layer(crate::dashboard::AssetsLayer)
                 .layer(tonic_web::GrpcWebLayer::new())
                 .layer(crate::telemetry::RpcLayer::new())
                 // No certificate here, so no per-agency limit applies; the caller's
                 // deadline is still enforced over the whole call.
                 .layer(self.agency_limits())
-                .layer(self.auth.token_only_aggregates())
+                // Per-source limits, then the token; refusals before identity aggregated.
+                .layer(auth)
                 .add_optional_service(self.definitions_service())
                 .add_optional_service(self.metrics_service())
                 .serve_with_incoming_shutdown(
-                    vawg_auth::tls::incoming_with_timeout(
-                        listener,
-                        tls,
-                        self.firewall.clone(),
-                        handshake_timeout(&self.settings),
-                    ),
+                    vawg_auth::tls::incoming_guarded(listener, tls, guard),
                     async move {
                         let _ = draining.wait_for(|d| *d).await;
                     },
@@ -461,7 +513,10 @@ async fn build_security(
         .as_ref()
         .context("refusing to start without an audit signing key: set [audit] signing_key")?;
     let tls = vawg_auth::tls::server_config(&tls.ca_cert, &tls.server_cert, &tls.server_key)?;
-    let tokens = TokenValidator::new(&jwt.issuer, &jwt.audience, &jwt.jwks_file)?;
+    let tokens = TokenValidator::new(&jwt.issuer, &jwt.audience, &jwt.jwks_file)?
+        .with_unknown_kid_reload_interval(std::time::Duration::from_millis(
+            settings.limits.unknown_kid_reload_interval_ms,
+        ));
     let signer = HeadSigner::from_pem(
         &std::fs::read_to_string(audit_key)
             .with_context(|| format!("reading {}", audit_key.display()))?,
@@ -503,4 +558,18 @@ pub fn load_definitions(dir: Option<&Path>) -> anyhow::Result<DefinitionSet> {
         .map(|d| d.version.clone())
         .context("no definition versions")?;
     Ok(DefinitionSet::from_definitions(defs, &current)?)
+}
+
+/// Applies pending migrations: through `owner_url` (the tables' owner) when set, so the hub's
+/// own role needs no right to alter its tables; else through the hub's connection.
+async fn migrate(store: &Store, owner_url: Option<&str>) -> anyhow::Result<()> {
+    let Some(url) = owner_url else {
+        return store.migrate().await.context("migrating the database");
+    };
+    let owner = Store::connect(url)
+        .await
+        .context("connecting to the database as the migration owner")?;
+    let migrated = owner.migrate().await.context("migrating the database");
+    owner.close().await;
+    migrated
 }

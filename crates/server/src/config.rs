@@ -30,6 +30,12 @@ pub struct Settings {
     pub dashboard_listen: Option<SocketAddr>,
     /// Database URL: `sqlite://path/to/file.db` (embedded default) or `postgres://…`.
     pub database_url: String,
+    /// Optional database URL the migrations run as: the role that owns the tables. Set it
+    /// (PostgreSQL) so that `database_url` can name a role that owns nothing and may only
+    /// INSERT and SELECT on the audit tables (deploy/README.md, "Database roles"); the hub
+    /// then migrates through this URL at start and never through `database_url`. Unset: the
+    /// migrations run through `database_url`.
+    pub migration_database_url: Option<String>,
     /// Folder of extra definition versions (`*.toml`); the embedded v1 is always present.
     pub definitions_dir: Option<PathBuf>,
     /// Request and batch limits.
@@ -70,6 +76,7 @@ impl std::fmt::Debug for Settings {
             health_listen,
             dashboard_listen,
             database_url,
+            migration_database_url,
             definitions_dir,
             limits,
             telemetry,
@@ -89,6 +96,10 @@ impl std::fmt::Debug for Settings {
             .field("health_listen", health_listen)
             .field("dashboard_listen", dashboard_listen)
             .field("database_url", &redact_url(database_url))
+            .field(
+                "migration_database_url",
+                &migration_database_url.as_deref().map(redact_url),
+            )
             .field("definitions_dir", definitions_dir)
             .field("limits", limits)
             .field("telemetry", telemetry)
@@ -435,6 +446,28 @@ pub struct Limits {
     /// How long a client has to finish the TLS handshake before its connection is dropped
     /// (slow-loris protection), in milliseconds.
     pub tls_handshake_timeout_ms: u64,
+    /// TLS handshakes in progress at once, per listener; further connections are dropped.
+    pub max_pending_handshakes: usize,
+    /// A connection (either listener) with no call in flight is closed after this long without
+    /// a new call's headers arriving: the idle and header timeout, in milliseconds.
+    pub idle_timeout_ms: u64,
+    /// Refusals before identity (failed handshakes, token-less dashboard calls) one source
+    /// address may cause per second before it is blocked for a while.
+    pub unauthenticated_per_source_per_second: u32,
+    /// Such refusals a source may cause in a burst above that rate.
+    pub unauthenticated_per_source_burst: u32,
+    /// How often refusals before identity are written to the audit log, aggregated: one entry
+    /// per source per interval, in milliseconds.
+    pub unauthenticated_audit_interval_ms: u64,
+    /// Sources given an entry of their own per interval and listener; the rest share one.
+    pub unauthenticated_max_sources: usize,
+    /// Calls per second one source address may make on the dashboard listener. 0: none.
+    pub dashboard_per_source_per_second: u32,
+    /// Calls a source may make on the dashboard listener in a burst above that rate.
+    pub dashboard_per_source_burst: u32,
+    /// The least time between two reloads of the JWKS caused by tokens naming an unknown
+    /// `kid`, in milliseconds.
+    pub unknown_kid_reload_interval_ms: u64,
 }
 
 impl Default for Limits {
@@ -447,6 +480,15 @@ impl Default for Limits {
             agency_burst: 4000,
             agency_max_concurrent: 256,
             tls_handshake_timeout_ms: 10_000,
+            max_pending_handshakes: 256,
+            idle_timeout_ms: 30_000,
+            unauthenticated_per_source_per_second: 5,
+            unauthenticated_per_source_burst: 50,
+            unauthenticated_audit_interval_ms: 60_000,
+            unauthenticated_max_sources: 256,
+            dashboard_per_source_per_second: 20,
+            dashboard_per_source_burst: 100,
+            unknown_kid_reload_interval_ms: 10_000,
         }
     }
 }
@@ -458,6 +500,7 @@ impl Default for Settings {
             health_listen: None,
             dashboard_listen: None,
             database_url: "sqlite://vawg-hub.db".to_string(),
+            migration_database_url: None,
             definitions_dir: None,
             limits: Limits::default(),
             telemetry: Telemetry::default(),

@@ -274,9 +274,16 @@ impl AuditWriter {
     }
 }
 
+/// SQLite's head insert: a size already stored is skipped with `WHERE NOT EXISTS` (the
+/// append-only trigger of migration 0620 refuses any insert onto a stored key, before an
+/// `ON CONFLICT` clause could skip it).
 const HEAD_INSERT: &str = "INSERT INTO audit_heads \
      (tree_size, root_hash, timestamp_ms, signature, key_id, algorithm) \
-     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tree_size) DO NOTHING";
+     SELECT $1, $2, $3, $4, $5, $6 \
+     WHERE NOT EXISTS (SELECT 1 FROM audit_heads WHERE tree_size = $1)";
+
+/// The text of SQLite's refusal of an insert onto a stored audit index (migration 0620).
+const SQLITE_INDEX_TAKEN: &str = "audit index taken";
 
 /// Rows per multi-row `INSERT` on SQLite (5 parameters each).
 const SQLITE_ROWS_PER_INSERT: usize = 64;
@@ -358,7 +365,8 @@ async fn append_postgres(
 impl StoreError {
     /// Whether the error is a unique-key conflict (e.g. two writers took the same audit index).
     pub fn is_conflict(&self) -> bool {
-        matches!(self, StoreError::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
+        matches!(self, StoreError::Database(sqlx::Error::Database(e))
+            if e.is_unique_violation() || e.message().contains(SQLITE_INDEX_TAKEN))
     }
 }
 

@@ -10,6 +10,7 @@
 pub mod all;
 mod blocks;
 pub mod disclosure;
+pub mod flood;
 pub mod hub;
 pub mod ingest;
 pub mod load;
@@ -38,6 +39,9 @@ pub enum BenchCommand {
     Load(load::BenchLoadArgs),
     /// The utility cost of cell-key perturbation: perturbed against exact figures, cell by cell.
     Disclosure(disclosure::BenchDisclosureArgs),
+    /// Legitimate agencies' p99 latency during an unauthenticated flood of both listeners,
+    /// against quiet.
+    Flood(flood::BenchFloodArgs),
     /// Every benchmark, one after the other, with a summary table.
     All(all::BenchAllArgs),
 }
@@ -85,6 +89,11 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         }
         BenchCommand::Disclosure(args) => {
             let report = disclosure::disclosure(&args).await?;
+            report.print();
+            write_json(&args.json, &report)
+        }
+        BenchCommand::Flood(args) => {
+            let report = flood::flood(&args).await?;
             report.print();
             write_json(&args.json, &report)
         }

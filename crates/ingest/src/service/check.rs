@@ -10,7 +10,7 @@ use vawg_proto::pb::{self, EventKind};
 use super::{IngestApi, gate::Gate};
 use crate::{
     error::IngestError,
-    validate::{ValidRecord, Violation, event_kind_of},
+    validate::{ValidRecord, Violation},
 };
 
 /// The outcome of one record of a chunk before it reaches the store.
@@ -32,10 +32,7 @@ impl IngestApi {
     ) -> Vec<Checked> {
         let refusals: Vec<Vec<Violation>> = records
             .iter()
-            .map(|r| {
-                let kind = r.event.as_ref().map(event_kind_of);
-                gate.rule_violations(kind, r.source_agency_id != caller.agency_id)
-            })
+            .map(|r| gate.rule_violations(caller, r))
             .collect();
         self.prepare(caller, records)
             .into_iter()

@@ -4,7 +4,10 @@
 use std::collections::{BTreeSet, HashMap};
 
 use vawg_domain::identity::CallerIdentity;
-use vawg_policy::{Decision, Flow};
+use vawg_policy::{
+    Decision, Flow,
+    hard_rules::{area_refusal_reason, serves_area},
+};
 use vawg_proto::pb::{self, EventKind};
 use vawg_telemetry as telemetry;
 
@@ -24,6 +27,8 @@ pub(super) struct Gate {
     refused_kinds: HashMap<EventKind, Decision>,
     /// The hard rule's refusal of records of other agencies, if the chunk holds any.
     own_records_refusal: Option<Decision>,
+    /// The hard rule's refusal of records for areas the caller is not registered for.
+    area_refusal: Option<Decision>,
     /// What may be stored: the kinds and agencies no hard rule refused.
     allowed_flow: Flow,
     /// The decision on what may be stored.
@@ -31,15 +36,29 @@ pub(super) struct Gate {
 }
 
 impl Gate {
-    /// The violations a record gets from the hard rules that refuse it, each naming its rule:
-    /// its kind refused, or its source agency not the caller's.
-    pub(super) fn rule_violations(&self, kind: Option<EventKind>, foreign: bool) -> Vec<Violation> {
+    /// The violations `record` gets from the hard rules that refuse it, each naming its rule:
+    /// its kind refused, its source agency not the caller's, or its area not one the caller is
+    /// registered for.
+    pub(super) fn rule_violations(
+        &self,
+        caller: &CallerIdentity,
+        record: &pb::VawgRecord,
+    ) -> Vec<Violation> {
         let mut rules = Vec::new();
+        let kind = record.event.as_ref().map(event_kind_of);
         if let Some(d) = kind.and_then(|k| self.refused_kinds.get(&k)) {
             rules.push(rule_violation("event", d));
         }
+        let foreign = record.source_agency_id != caller.agency_id;
         if let (true, Some(d)) = (foreign, self.own_records_refusal.as_ref()) {
             rules.push(rule_violation("source_agency_id", d));
+        }
+        if let (Some(area), Some(d)) = (area_code(record), self.area_refusal.as_ref())
+            && !serves_area(caller, area)
+        {
+            let reason = area_refusal_reason(caller, area);
+            let ids = d.policy_ids.join(", ");
+            rules.push(Violation::new("area.gss_code", format!("{reason} [{ids}]")));
         }
         rules
     }
@@ -63,9 +82,11 @@ impl IngestApi {
                 .filter_map(|r| r.event.as_ref().map(event_kind_of)),
         );
         flow.record_agency_ids = distinct(records.iter().map(|r| r.source_agency_id.clone()));
+        flow.record_areas = distinct(records.iter().filter_map(area_code).map(str::to_owned));
         let chunk = self.firewall.decide(caller, &flow);
         let mut refused_kinds: HashMap<EventKind, Decision> = HashMap::new();
         let mut own_records_refusal: Option<Decision> = None;
+        let mut area_refusal: Option<Decision> = None;
         if !chunk.allowed {
             for kind in &flow.event_kinds {
                 let mut one = submit();
@@ -86,6 +107,14 @@ impl IngestApi {
                     own_records_refusal = Some(d);
                 }
             }
+            if flow.record_areas.iter().any(|a| !serves_area(caller, a)) {
+                let mut one = submit();
+                one.record_areas = flow.record_areas.clone();
+                let d = self.firewall.decide(caller, &one);
+                if !d.allowed && d.hard_rule {
+                    area_refusal = Some(d);
+                }
+            }
         }
         let mut allowed_flow = submit();
         allowed_flow.event_kinds = flow
@@ -95,12 +124,19 @@ impl IngestApi {
             .copied()
             .collect();
         allowed_flow.record_agency_ids = vec![caller.agency_id.clone()];
+        allowed_flow.record_areas = flow
+            .record_areas
+            .iter()
+            .filter(|a| serves_area(caller, a))
+            .cloned()
+            .collect();
         let allowed = self.firewall.decide(caller, &allowed_flow);
         Gate {
             flow,
             chunk,
             refused_kinds,
             own_records_refusal,
+            area_refusal,
             allowed_flow,
             allowed,
         }
@@ -172,6 +208,15 @@ fn distinct<T: Ord + Clone>(values: impl IntoIterator<Item = T>) -> Vec<T> {
         .into_iter()
         .filter(|v| seen.insert(v.clone()))
         .collect()
+}
+
+/// A record's area code, when it states one (a record without one is refused by validation).
+fn area_code(record: &pb::VawgRecord) -> Option<&str> {
+    record
+        .area
+        .as_ref()
+        .map(|a| a.gss_code.as_str())
+        .filter(|c| !c.is_empty())
 }
 
 /// A per-record violation naming the firewall rule that refused it.

@@ -128,9 +128,14 @@ impl IngestApi {
                 "required, at most 128 characters",
             ));
         }
-        if req.reason.trim().is_empty() || req.reason.len() > 500 {
-            violations.push(Violation::new("reason", "required, at most 500 characters"));
-        }
+        // Kept in the audit log: bounded, one line, no identifier shapes.
+        let reason = match vawg_firewall::caller_text::check(&req.reason, &[]) {
+            Ok(reason) => reason,
+            Err(why) => {
+                violations.push(Violation::new("reason", why));
+                String::new()
+            }
+        };
         if !violations.is_empty() {
             return Err(IngestError::InvalidRequest {
                 message: "invalid retraction".into(),
@@ -145,7 +150,9 @@ impl IngestApi {
         flow.record_agency_ids = vec![caller.agency_id.clone()];
         let decision = self.firewall.decide(caller, &flow);
         if !decision.allowed {
-            self.firewall.audit(caller, &flow, &decision, &[]).await?;
+            self.firewall
+                .audit_justified(caller, &flow, &decision, &[], &reason)
+                .await?;
             return Err(IngestError::Refused(decision.reason));
         }
         let r = self
@@ -156,7 +163,10 @@ impl IngestApi {
                 StoreError::NotFound(_) => IngestError::NotFound,
                 e => IngestError::Store(e),
             })?;
-        let receipt = self.firewall.audit(caller, &flow, &decision, &[]).await?;
+        let receipt = self
+            .firewall
+            .audit_justified(caller, &flow, &decision, &[], &reason)
+            .await?;
         tracing::info!(
             agency_id = %caller.agency_id,
             source_record_id = %req.source_record_id,

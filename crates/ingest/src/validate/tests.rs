@@ -317,4 +317,20 @@ fn the_validator_stores_the_derived_group() {
         .unwrap_err();
     assert_eq!(refused.len(), 1);
     assert_eq!(refused[0].field, "event.police_outcome.group");
+
+    // The police-personnel label is kept in the detail, and only when set.
+    let plain = v
+        .validate(police_outcome_record(14, G::Unspecified))
+        .unwrap();
+    assert!(
+        plain
+            .row
+            .detail
+            .get("suspect_is_police_personnel")
+            .is_none()
+    );
+    let mut labelled = police_outcome_record(14, G::Unspecified);
+    labelled.suspect_is_police_personnel = true;
+    let labelled = v.validate(labelled).unwrap();
+    assert_eq!(labelled.row.detail["suspect_is_police_personnel"], true);
 }

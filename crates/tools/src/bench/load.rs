@@ -188,6 +188,7 @@ fn crime(agency: &str, id: String) -> pb::VawgRecord {
         }),
         category: String::new(),
         definition_version: String::new(),
+        suspect_is_police_personnel: false,
         event: Some(Event::CrimeRecorded(pb::CrimeRecorded {
             domestic_abuse_flag: true,
             relationship: pb::Relationship::ExPartner as i32,

@@ -121,6 +121,7 @@ fn notification(sealed: pb::SealedPayload) -> pb::VawgRecord {
         case_references: None,
         category: String::new(),
         definition_version: String::new(),
+        suspect_is_police_personnel: false,
         event: Some(pb::vawg_record::Event::EncompassNotification(
             pb::EncompassNotification {
                 school_urn: DEMO_SCHOOL_URN.into(),

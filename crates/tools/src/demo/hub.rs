@@ -236,3 +236,27 @@ fn print_dashboard_sign_in(pki: &Pki, dashboard: SocketAddr) -> anyhow::Result<(
     println!("dashboard-token: {token}");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_synthetic_record_is_in_an_area_its_agency_is_registered_for() {
+        let data = synth::generate(300, 7);
+        let registered = agencies(&data);
+        for r in &data.records {
+            let area = r.area.as_ref().map(|a| a.gss_code.as_str()).unwrap_or("");
+            let (_, _, areas) = registered
+                .iter()
+                .find(|(id, _, _)| *id == r.source_agency_id)
+                .unwrap_or_else(|| panic!("{} is not registered", r.source_agency_id));
+            assert!(
+                areas.iter().any(|a| a == area),
+                "{} ({}) is registered for {areas:?}; not {area}",
+                r.source_agency_id,
+                r.source_record_id
+            );
+        }
+    }
+}

@@ -446,6 +446,7 @@ impl Mapping {
             case_references: has_refs.then_some(refs),
             category: String::new(),
             definition_version: String::new(),
+            suspect_is_police_personnel: false,
             event,
         })
     }
