@@ -799,13 +799,20 @@ async fn small_counts_are_suppressed_and_agencies_read_only_their_own_areas() {
     );
     assert_eq!(total(&t), (23.0, pb::DisclosureStatus::Released));
 
-    // Agencies read figures through QueryMetric; unknown tables and malformed years are named.
+    // Agencies read figures through QueryMetric (the refusal is audited as such); unknown
+    // tables and malformed years are named.
     let e = met
         .metrics()
         .get_publication_table(publication("2024-25"))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
+    let refused = app
+        .wait_for_audit(|e| {
+            e.agency_id == met.id && e.rpc.ends_with("/GetPublicationTable") && !e.allowed
+        })
+        .await;
+    assert!(refused.reason.contains("central team"), "{}", refused.reason);
     let e = central
         .metrics()
         .get_publication_table(publication("2024/25"))

@@ -98,6 +98,20 @@ impl MetricsApi {
         let mut flow = Flow::new(pb::Action::ReadAggregates, pb::Purpose::Statistics, rpc);
         flow.categories = query.categories.clone();
         let mut decision = self.firewall.decide(caller, &flow);
+        // Publication tables are prepared for release by the central team: for anyone else the
+        // refusal is decided here, before the audit entry, so the log shows it as refused.
+        if rpc == GET_PUBLICATION_TABLE
+            && decision.allowed
+            && caller.agency_kind != AgencyKind::CentralAnalyst
+        {
+            decision.allowed = false;
+            decision.policy_ids = vec!["code-rule:publication-tables-central-only".into()];
+            decision.reason = format!(
+                "agency {}: publication tables are prepared for release by the central team; \
+                 agencies read figures through QueryMetric.",
+                caller.agency_id
+            );
+        }
         let metric = aggregate::metric(&query.metric_id)
             .map(|d| d.id.as_str())
             .unwrap_or("(not in the catalogue)");
@@ -373,13 +387,6 @@ impl MetricsApi {
             &[(query.victim_scope, query.counting_rule)],
         )
         .await?;
-        if who.agency_kind != AgencyKind::CentralAnalyst {
-            return Err(MetricsError::Forbidden(format!(
-                "agency {}: publication tables are prepared for release by the central team; \
-                 agencies read figures through QueryMetric",
-                who.agency_id
-            )));
-        }
         let plan = Plan::publication(table, start, self.rules, &self.current_definition)?;
         let rows = self
             .store
