@@ -812,7 +812,11 @@ async fn small_counts_are_suppressed_and_agencies_read_only_their_own_areas() {
             e.agency_id == met.id && e.rpc.ends_with("/GetPublicationTable") && !e.allowed
         })
         .await;
-    assert!(refused.reason.contains("central team"), "{}", refused.reason);
+    assert!(
+        refused.reason.contains("central team"),
+        "{}",
+        refused.reason
+    );
     let e = central
         .metrics()
         .get_publication_table(publication("2024/25"))
