@@ -158,6 +158,18 @@ pub fn profile_series(def: &MetricDef) -> Option<String> {
         .then(|| format!("{}:profile", def.id))
 }
 
+/// Puts one counted offence of crime record `first` (its first record): in `recorded_crimes`
+/// at cell `k`, and in its profile series, with the profile sub-type of `first`.
+fn put_offence(out: &mut Contributions, k: FactKey, first: &FactRecord, v: FactValue) {
+    let profile = FactKey {
+        series: "recorded_crimes:profile".to_string(),
+        subtype: offence_profile(first),
+        ..k.clone()
+    };
+    put(out, k, v);
+    put(out, profile, v);
+}
+
 /// Part `i` of [`PROFILE_PARTS`] of a profile sub-type.
 pub fn profile_part(subtype: &str, i: usize) -> &str {
     subtype.split('|').nth(i).unwrap_or("")
@@ -387,6 +399,16 @@ impl FactValue {
         self.k_principal += sign * other.k_principal;
         self.k_principal_coc += sign * other.k_principal_coc;
         self.k_relationship += sign * other.k_relationship;
+    }
+
+    /// This value with every key sum set to `unit_key ×` its count: what a contribution whose
+    /// units all have that key carries.
+    pub fn keyed(mut self, unit_key: i64) -> FactValue {
+        self.k_all = unit_key * self.n_all;
+        self.k_principal = unit_key * self.n_principal;
+        self.k_principal_coc = unit_key * self.n_principal_coc;
+        self.k_relationship = unit_key * self.n_relationship;
+        self
     }
 
     /// Whether every counter and key sum is zero.

@@ -106,6 +106,36 @@ impl Ctx<'_> {
         }
     }
 
+    /// A required id, snake_case and defined once: `seen` maps each id already read to the line
+    /// of its definition, and this one joins it. `what` names the kind in messages
+    /// ("metric", "category", "context").
+    pub(crate) fn unique_id(
+        &self,
+        leaf: &Leaf,
+        table: &Range<usize>,
+        field: &str,
+        what: &str,
+        seen: &mut HashMap<String, usize>,
+    ) -> Result<(String, Range<usize>), DataFileError> {
+        let (id, span) = self.string(leaf, table, field)?;
+        if !is_snake_case(&id) {
+            return Err(self.err(
+                span.start,
+                field,
+                format!("`{id}` must be snake_case (lower-case letters, digits and _, starting with a letter)"),
+            ));
+        }
+        if let Some(first) = seen.get(&id) {
+            return Err(self.err(
+                span.start,
+                field,
+                format!("duplicate {what} id `{id}` (first defined at line {first})"),
+            ));
+        }
+        seen.insert(id.clone(), self.line_of(span.start));
+        Ok((id, span))
+    }
+
     /// A required `true` or `false`.
     pub(crate) fn boolean(
         &self,

@@ -148,7 +148,7 @@ impl Plan {
             statistic,
         } = checked;
         let notes = notes(def, current_definition, scope, rule, area_level)?;
-        let filter = filter(def, query, scope, (start, end), area_level);
+        let filter = filter(def, query, &breakdowns, scope, (start, end), area_level);
         let group_by = group_by(def, grain, &breakdowns, area_level);
         let mut filled = query.clone();
         filled.definition_version = current_definition.to_string();
@@ -452,6 +452,7 @@ fn scope_name(scope: pb::VictimScope) -> Result<&'static str, MetricsError> {
 fn filter(
     def: &MetricDef,
     query: &pb::MetricQuery,
+    breakdowns: &[pb::Breakdown],
     scope: pb::VictimScope,
     (start, end): (NaiveDate, NaiveDate),
     area_level: pb::AreaLevel,
@@ -470,11 +471,7 @@ fn filter(
         pb::VictimScope::Unspecified => unreachable!("checked by scope_name"),
     };
     // A breakdown by suspect or relationship reads the metric's profile series instead.
-    let profile = query
-        .breakdowns
-        .iter()
-        .filter_map(|b| pb::Breakdown::try_from(*b).ok())
-        .any(|b| profile_part(b).is_some());
+    let profile = breakdowns.iter().any(|b| profile_part(*b).is_some());
     AggregateFilter {
         series: match aggregate::profile_series(def).filter(|_| profile) {
             Some(series) => vec![series],

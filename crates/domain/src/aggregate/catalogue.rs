@@ -17,7 +17,7 @@ use std::sync::LazyLock;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::datafile::{Ctx, DataFileError, Leaf, is_snake_case};
+use crate::datafile::{Ctx, DataFileError, Leaf};
 use crate::definition::AGENCY_KINDS;
 use crate::pb::{self, EventKind};
 
@@ -292,22 +292,7 @@ impl Ctx<'_> {
         id_lines: &mut HashMap<String, usize>,
     ) -> Result<MetricDef, CatalogueError> {
         let path = |f: &str| format!("metrics[{i}].{f}");
-        let (id, id_span) = self.string(&m.id, table, &path("id"))?;
-        if !is_snake_case(&id) {
-            return Err(self.err(
-                id_span.start,
-                &path("id"),
-                format!("`{id}` must be snake_case (lower-case letters, digits and _, starting with a letter)"),
-            ));
-        }
-        if let Some(first) = id_lines.get(&id) {
-            return Err(self.err(
-                id_span.start,
-                &path("id"),
-                format!("duplicate metric id `{id}` (first defined at line {first})"),
-            ));
-        }
-        id_lines.insert(id.clone(), self.line_of(id_span.start));
+        let (id, id_span) = self.unique_id(&m.id, table, &path("id"), "metric", id_lines)?;
         let Some(in_code) = super::computed(&id) else {
             return Err(self.err(
                 id_span.start,

@@ -8,7 +8,7 @@ use chrono::{Datelike, NaiveDate};
 
 use super::{
     CellKeySecret, Computation, Contributions, FactRecord, FactValue, crimes, domestic_context,
-    key, offence_profile, put,
+    key, put, put_offence,
 };
 use crate::{
     cellkey::person_unit,
@@ -88,18 +88,9 @@ pub(super) fn victim_contributions(
             n_principal,
             n_principal_coc: n_coc,
             n_relationship: n_rel,
-            k_all: unit,
-            k_principal: unit * n_principal,
-            k_principal_coc: unit * n_coc,
-            k_relationship: unit * n_rel,
-            amount: 0,
+            ..FactValue::default()
         };
-        // The same offence in the profile series, for breakdowns by suspect and relationship.
-        let mut profile = k.clone();
-        profile.series = "recorded_crimes:profile".to_string();
-        profile.subtype = offence_profile(first);
-        put(out, k, v);
-        put(out, profile, v);
+        put_offence(out, k, first, v.keyed(unit));
     }
     repeat_incidents(&offences, &picks[1], &crimes, secret, out);
     people_supported(victim, records, secret, out);
@@ -133,7 +124,7 @@ fn repeat_incidents(
             let mut k = key("repeat_victimisations", crimes[o.records[0]], *date, "", 0);
             k.category = o.category.clone();
             let unit = i64::from(secret.unit_key(&o.key));
-            put(out, k, keyed(FactValue::count(1), unit));
+            put(out, k, FactValue::count(1).keyed(unit));
         }
     }
 }
@@ -173,18 +164,9 @@ fn people_supported(
                 s.service_type().as_str_name(),
                 0,
             );
-            put(out, k, keyed(FactValue::count(1), unit));
+            put(out, k, FactValue::count(1).keyed(unit));
         }
     }
-}
-
-/// `v` with every key sum set to `unit × count`.
-fn keyed(mut v: FactValue, unit: i64) -> FactValue {
-    v.k_all = unit * v.n_all;
-    v.k_principal = unit * v.n_principal;
-    v.k_principal_coc = unit * v.n_principal_coc;
-    v.k_relationship = unit * v.n_relationship;
-    v
 }
 
 /// Adds what a suspect contributes: the suspect once, in the month they first became linked to

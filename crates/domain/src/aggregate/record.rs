@@ -40,11 +40,7 @@ pub(super) fn contributions(r: &FactRecord, out: &mut Contributions) {
         match &r.event {
             Event::CrimeRecorded(c) => {
                 let k = key("recorded_crimes", r, r.event_date, domestic_context([c]), 0);
-                let mut profile = k.clone();
-                profile.series = "recorded_crimes:profile".to_string();
-                profile.subtype = super::offence_profile(r);
-                put(out, k, FactValue::count(1));
-                put(out, profile, FactValue::count(1));
+                super::put_offence(out, k, r, FactValue::count(1));
             }
             Event::SupportProvided(s) => put(
                 out,

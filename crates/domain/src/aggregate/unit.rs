@@ -89,9 +89,6 @@ pub(super) fn key(
     }
     let key = unit_of(entity, records).map_or(0, |unit| i64::from(secret.unit_key(&unit)));
     for v in out.values_mut() {
-        v.k_all = key * v.n_all;
-        v.k_principal = key * v.n_principal;
-        v.k_principal_coc = key * v.n_principal_coc;
-        v.k_relationship = key * v.n_relationship;
+        *v = v.keyed(key);
     }
 }

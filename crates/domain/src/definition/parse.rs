@@ -12,7 +12,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{Category, Definition, DefinitionError};
-use crate::datafile::{Ctx, Leaf, is_snake_case};
+use crate::datafile::{Ctx, Leaf};
 
 mod context;
 mod scheme;
@@ -195,22 +195,7 @@ impl Ctx<'_> {
             let table = item.span();
             let c = item.into_inner();
             let path = |f: &str| format!("categories[{i}].{f}");
-            let (id, id_span) = self.string(&c.id, &table, &path("id"))?;
-            if !is_snake_case(&id) {
-                return Err(self.err(
-                    id_span.start,
-                    &path("id"),
-                    format!("`{id}` must be snake_case (lower-case letters, digits and _, starting with a letter)"),
-                ));
-            }
-            if let Some(first) = id_lines.get(&id) {
-                return Err(self.err(
-                    id_span.start,
-                    &path("id"),
-                    format!("duplicate category id `{id}` (first defined at line {first})"),
-                ));
-            }
-            id_lines.insert(id.clone(), self.line_of(id_span.start));
+            let (id, _) = self.unique_id(&c.id, &table, &path("id"), "category", &mut id_lines)?;
             let (name, _) = self.string(&c.name, &table, &path("name"))?;
             let (harm_rank, rank_span) = self.rank(&c.harm_rank, &table, &path("harm_rank"))?;
             if let Some((first_line, other)) = ranks.get(&harm_rank) {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use super::{RawContext, RawList};
-use crate::datafile::{Ctx, Leaf, is_snake_case};
+use crate::datafile::{Ctx, Leaf};
 use crate::definition::{Context, DefinitionError};
 
 impl Ctx<'_> {
@@ -24,21 +24,8 @@ impl Ctx<'_> {
             let table = item.span();
             let c = item.into_inner();
             let path = |f: &str| format!("contexts[{i}].{f}");
-            let (id, id_span) = self.string(&c.id, &table, &path("id"))?;
-            if !is_snake_case(&id) {
-                return Err(self.err(
-                    id_span.start,
-                    &path("id"),
-                    format!("`{id}` must be snake_case (lower-case letters, digits and _, starting with a letter)"),
-                ));
-            }
-            if let Some(first) = id_lines.get(&id) {
-                return Err(self.err(
-                    id_span.start,
-                    &path("id"),
-                    format!("duplicate context id `{id}` (first defined at line {first})"),
-                ));
-            }
+            let (id, id_span) =
+                self.unique_id(&c.id, &table, &path("id"), "context", &mut id_lines)?;
             if categories.contains_key(&id) {
                 return Err(self.err(
                     id_span.start,
@@ -49,7 +36,6 @@ impl Ctx<'_> {
                     ),
                 ));
             }
-            id_lines.insert(id.clone(), self.line_of(id_span.start));
             let (name, _) = self.string(&c.name, &table, &path("name"))?;
             let domestic_category = self.context_category(
                 &c.domestic_category,
